@@ -1,0 +1,126 @@
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::model::{ModelError, ProviderName};
+
+/// The kinds of rows a store holds, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Entity {
+    /// An OAuth provider.
+    Provider,
+    /// An OAuth client.
+    Client,
+    /// A repo-syncer source.
+    Source,
+    /// A user's stored token.
+    Token,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Entity::Provider => "provider",
+            Entity::Client => "client",
+            Entity::Source => "source",
+            Entity::Token => "token",
+        })
+    }
+}
+
+/// Why a store operation failed. Nothing was changed when one of these is returned.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A create met an existing row with different values.
+    #[error("{entity} `{key}` already exists with different values; update it instead (nothing was changed)")]
+    Conflict {
+        /// What kind of row.
+        entity: Entity,
+        /// Its key, such as `bitbucket.org/login`.
+        key: String,
+    },
+    /// The row to read, update or delete does not exist.
+    #[error("{entity} `{key}` does not exist")]
+    NotFound {
+        /// What kind of row.
+        entity: Entity,
+        /// Its key.
+        key: String,
+    },
+    /// A client or source names a provider that does not exist.
+    #[error("provider `{provider}` does not exist; create it first with `auth provider create {provider} bitbucket AUTHORIZE_URL TOKEN_URL`")]
+    MissingProvider {
+        /// The missing provider.
+        provider: ProviderName,
+    },
+    /// A provider cannot be deleted while clients or sources use it.
+    #[error("provider `{provider}` still has {clients} client(s) and {sources} source(s); delete those first, or delete with cascade to remove them too")]
+    ProviderInUse {
+        /// The provider.
+        provider: ProviderName,
+        /// How many clients use it.
+        clients: usize,
+        /// How many sources use it.
+        sources: usize,
+    },
+    /// The store location is not one of the supported forms.
+    #[error("invalid store location `{location}`: {reason}")]
+    InvalidLocation {
+        /// The location, password removed.
+        location: String,
+        /// What is wrong and the forms that work.
+        reason: String,
+    },
+    /// The store could not be opened or created.
+    #[error("cannot open store `{location}`: {reason}")]
+    Open {
+        /// The location, password removed.
+        location: String,
+        /// What failed and how to fix it.
+        reason: String,
+    },
+    /// The store was written by a newer version of this library.
+    #[error("store `{location}` has schema version {found}, newer than this program knows ({supported}); upgrade gemnasium-bitbucket to use it")]
+    SchemaTooNew {
+        /// The location, password removed.
+        location: String,
+        /// The store's schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// The file or database is not a store of ours, or is damaged.
+    #[error("store `{location}` is damaged or not a gemnasium-bitbucket store: {reason}; restore it from a backup or point --store elsewhere")]
+    Corrupt {
+        /// The location, password removed.
+        location: String,
+        /// What was found.
+        reason: String,
+    },
+    /// A stored row no longer passes validation (edited by hand?).
+    #[error("stored {entity} `{key}` is invalid: {source}")]
+    InvalidRow {
+        /// What kind of row.
+        entity: Entity,
+        /// Its key.
+        key: String,
+        /// The validation failure.
+        #[source]
+        source: ModelError,
+    },
+    /// The backend is not compiled into this build.
+    #[error("the {0} store is not compiled into this build; rebuild with the `{0}` cargo feature")]
+    BackendNotCompiled(&'static str),
+    /// Any other database failure (bound values are never part of it).
+    #[error("database error: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(Box::new(e))
+    }
+}

@@ -1,0 +1,391 @@
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::{
+    ClientStore, Entity, ProviderStore, Removed, SourceStore, Store, StoreError, StoredToken, Swap,
+    TokenStore, WriteOutcome,
+};
+use crate::model::{
+    AccountInfo, Client, Provider, ProviderName, Purpose, Source, TokenKey, TokenSet, TokenState,
+};
+
+/// An in-process store: for tests and for embedding where nothing must persist.
+///
+/// It enforces exactly the rules of the database backends (the conformance suite runs on it).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    providers: BTreeMap<ProviderName, Provider>,
+    clients: BTreeMap<(ProviderName, Purpose), Client>,
+    sources: BTreeMap<ProviderName, Source>,
+    tokens: BTreeMap<TokenKey, StoredToken>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied change (every method
+        // validates before it mutates), so a poisoned lock is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+pub(crate) fn client_key(provider: &ProviderName, purpose: Purpose) -> String {
+    format!("{provider}/{purpose}")
+}
+
+pub(crate) fn token_key(key: &TokenKey) -> String {
+    format!("{}/{}/{}", key.provider, key.purpose, key.account)
+}
+
+/// Inserts `value` under `key` unless present; an identical value is `Unchanged`, a different one
+/// a conflict.
+fn create<K: Ord, V: PartialEq + Clone>(
+    map: &mut BTreeMap<K, V>,
+    key: K,
+    value: &V,
+    entity: Entity,
+    shown: impl FnOnce() -> String,
+) -> Result<WriteOutcome, StoreError> {
+    match map.get(&key) {
+        Some(existing) if existing == value => Ok(WriteOutcome::Unchanged),
+        Some(_) => Err(StoreError::Conflict {
+            entity,
+            key: shown(),
+        }),
+        None => {
+            map.insert(key, value.clone());
+            Ok(WriteOutcome::Created)
+        }
+    }
+}
+
+fn update<K: Ord, V: PartialEq + Clone>(
+    map: &mut BTreeMap<K, V>,
+    key: &K,
+    value: &V,
+    entity: Entity,
+    shown: impl FnOnce() -> String,
+) -> Result<WriteOutcome, StoreError> {
+    match map.get_mut(key) {
+        None => Err(StoreError::NotFound {
+            entity,
+            key: shown(),
+        }),
+        Some(existing) if existing == value => Ok(WriteOutcome::Unchanged),
+        Some(existing) => {
+            *existing = value.clone();
+            Ok(WriteOutcome::Updated)
+        }
+    }
+}
+
+#[async_trait]
+impl ProviderStore for MemoryStore {
+    async fn create_provider(&self, provider: &Provider) -> Result<WriteOutcome, StoreError> {
+        let mut state = self.lock();
+        create(
+            &mut state.providers,
+            provider.name.clone(),
+            provider,
+            Entity::Provider,
+            || provider.name.to_string(),
+        )
+    }
+
+    async fn provider(&self, name: &ProviderName) -> Result<Option<Provider>, StoreError> {
+        Ok(self.lock().providers.get(name).cloned())
+    }
+
+    async fn providers(&self) -> Result<Vec<Provider>, StoreError> {
+        Ok(self.lock().providers.values().cloned().collect())
+    }
+
+    async fn update_provider(&self, provider: &Provider) -> Result<WriteOutcome, StoreError> {
+        let mut state = self.lock();
+        if let Some(existing) = state.providers.get(&provider.name) {
+            if existing.kind != provider.kind {
+                return Err(StoreError::Conflict {
+                    entity: Entity::Provider,
+                    key: provider.name.to_string(),
+                });
+            }
+        }
+        update(
+            &mut state.providers,
+            &provider.name,
+            provider,
+            Entity::Provider,
+            || provider.name.to_string(),
+        )
+    }
+
+    async fn delete_provider(
+        &self,
+        name: &ProviderName,
+        cascade: bool,
+    ) -> Result<Removed, StoreError> {
+        let mut state = self.lock();
+        if !state.providers.contains_key(name) {
+            return Err(StoreError::NotFound {
+                entity: Entity::Provider,
+                key: name.to_string(),
+            });
+        }
+        let removed = Removed {
+            clients: state.clients.keys().filter(|(p, _)| p == name).count(),
+            sources: usize::from(state.sources.contains_key(name)),
+            tokens: state.tokens.keys().filter(|k| &k.provider == name).count(),
+        };
+        if !cascade && (removed.clients > 0 || removed.sources > 0) {
+            return Err(StoreError::ProviderInUse {
+                provider: name.clone(),
+                clients: removed.clients,
+                sources: removed.sources,
+            });
+        }
+        state.tokens.retain(|k, _| &k.provider != name);
+        state.clients.retain(|(p, _), _| p != name);
+        state.sources.remove(name);
+        state.providers.remove(name);
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn create_client(&self, client: &Client) -> Result<WriteOutcome, StoreError> {
+        let mut state = self.lock();
+        if !state.providers.contains_key(&client.provider) {
+            return Err(StoreError::MissingProvider {
+                provider: client.provider.clone(),
+            });
+        }
+        create(
+            &mut state.clients,
+            (client.provider.clone(), client.purpose),
+            client,
+            Entity::Client,
+            || client_key(&client.provider, client.purpose),
+        )
+    }
+
+    async fn client(
+        &self,
+        provider: &ProviderName,
+        purpose: Purpose,
+    ) -> Result<Option<Client>, StoreError> {
+        Ok(self
+            .lock()
+            .clients
+            .get(&(provider.clone(), purpose))
+            .cloned())
+    }
+
+    async fn clients(&self, provider: Option<&ProviderName>) -> Result<Vec<Client>, StoreError> {
+        Ok(self
+            .lock()
+            .clients
+            .values()
+            .filter(|c| provider.is_none_or(|p| &c.provider == p))
+            .cloned()
+            .collect())
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<WriteOutcome, StoreError> {
+        let mut state = self.lock();
+        update(
+            &mut state.clients,
+            &(client.provider.clone(), client.purpose),
+            client,
+            Entity::Client,
+            || client_key(&client.provider, client.purpose),
+        )
+    }
+
+    async fn delete_client(
+        &self,
+        provider: &ProviderName,
+        purpose: Purpose,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.clients.remove(&(provider.clone(), purpose)).is_none() {
+            return Err(StoreError::NotFound {
+                entity: Entity::Client,
+                key: client_key(provider, purpose),
+            });
+        }
+        state
+            .tokens
+            .retain(|k, _| !(&k.provider == provider && k.purpose == purpose));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SourceStore for MemoryStore {
+    async fn create_source(&self, source: &Source) -> Result<WriteOutcome, StoreError> {
+        let mut state = self.lock();
+        if !state.providers.contains_key(&source.provider) {
+            return Err(StoreError::MissingProvider {
+                provider: source.provider.clone(),
+            });
+        }
+        create(
+            &mut state.sources,
+            source.provider.clone(),
+            source,
+            Entity::Source,
+            || source.provider.to_string(),
+        )
+    }
+
+    async fn source(&self, provider: &ProviderName) -> Result<Option<Source>, StoreError> {
+        Ok(self.lock().sources.get(provider).cloned())
+    }
+
+    async fn sources(&self) -> Result<Vec<Source>, StoreError> {
+        Ok(self.lock().sources.values().cloned().collect())
+    }
+
+    async fn update_source(&self, source: &Source) -> Result<WriteOutcome, StoreError> {
+        let mut state = self.lock();
+        update(
+            &mut state.sources,
+            &source.provider,
+            source,
+            Entity::Source,
+            || source.provider.to_string(),
+        )
+    }
+
+    async fn delete_source(&self, provider: &ProviderName) -> Result<(), StoreError> {
+        match self.lock().sources.remove(provider) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound {
+                entity: Entity::Source,
+                key: provider.to_string(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn put_token(
+        &self,
+        provider: &ProviderName,
+        purpose: Purpose,
+        account: &AccountInfo,
+        tokens: &TokenSet,
+    ) -> Result<StoredToken, StoreError> {
+        let mut state = self.lock();
+        if !state.clients.contains_key(&(provider.clone(), purpose)) {
+            return Err(StoreError::NotFound {
+                entity: Entity::Client,
+                key: client_key(provider, purpose),
+            });
+        }
+        let key = TokenKey {
+            provider: provider.clone(),
+            purpose,
+            account: account.uuid.clone(),
+        };
+        let version = state.tokens.get(&key).map_or(0, |t| t.version) + 1;
+        let stored = StoredToken {
+            key: key.clone(),
+            account: account.clone(),
+            tokens: tokens.clone(),
+            state: TokenState::Active,
+            version,
+            created_at: Utc::now(),
+            refreshed_at: None,
+            last_error: None,
+        };
+        state.tokens.insert(key, stored.clone());
+        Ok(stored)
+    }
+
+    async fn token(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
+        Ok(self.lock().tokens.get(key).cloned())
+    }
+
+    async fn tokens(
+        &self,
+        provider: Option<&ProviderName>,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        Ok(self
+            .lock()
+            .tokens
+            .values()
+            .filter(|t| provider.is_none_or(|p| &t.key.provider == p))
+            .cloned()
+            .collect())
+    }
+
+    async fn swap_token(
+        &self,
+        key: &TokenKey,
+        expected_version: i64,
+        tokens: &TokenSet,
+    ) -> Result<Swap, StoreError> {
+        let mut state = self.lock();
+        match state.tokens.get_mut(key) {
+            Some(stored) if stored.version == expected_version => {
+                stored.tokens = tokens.clone();
+                stored.state = TokenState::Active;
+                stored.version += 1;
+                stored.refreshed_at = Some(Utc::now());
+                stored.last_error = None;
+                Ok(Swap::Swapped(stored.clone()))
+            }
+            other => Ok(Swap::Stale(other.map(|s| s.clone()))),
+        }
+    }
+
+    async fn mark_needs_reauth(
+        &self,
+        key: &TokenKey,
+        expected_version: i64,
+        reason: &str,
+    ) -> Result<Swap, StoreError> {
+        let mut state = self.lock();
+        match state.tokens.get_mut(key) {
+            Some(stored) if stored.version == expected_version => {
+                stored.state = TokenState::NeedsReauth;
+                stored.version += 1;
+                stored.last_error = Some(reason.to_owned());
+                Ok(Swap::Swapped(stored.clone()))
+            }
+            other => Ok(Swap::Stale(other.map(|s| s.clone()))),
+        }
+    }
+
+    async fn delete_token(&self, key: &TokenKey) -> Result<bool, StoreError> {
+        Ok(self.lock().tokens.remove(key).is_some())
+    }
+}
+
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    fn location(&self) -> String {
+        "memory:".to_owned()
+    }
+}

@@ -1,0 +1,236 @@
+//! Storage: small async traits, one per concern, and the backends that implement all of them.
+//!
+//! | backend | URL | use |
+//! |---|---|---|
+//! | [`MemoryStore`] | `memory:` | tests, embedding |
+//! | [`SqliteStore`] | `sqlite://PATH` | the embedded default: one file, mode 0600, WAL |
+//! | [`PostgresStore`] | `postgres://…` | several service replicas sharing one database |
+//!
+//! Every backend enforces the same rules, checked by one conformance suite: a client or source
+//! needs its provider; one client per (provider, purpose); one source per provider; deleting a
+//! provider that still has clients or sources fails unless cascade is asked for; re-creating an
+//! identical row is [`WriteOutcome::Unchanged`], a different one is [`StoreError::Conflict`].
+
+mod error;
+mod location;
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::model::{
+    AccountInfo, Client, Provider, ProviderName, Purpose, Source, TokenKey, TokenSet, TokenState,
+};
+
+pub use self::error::{Entity, StoreError};
+pub use self::location::StoreLocation;
+pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::SqliteStore;
+
+/// What a create or update did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[must_use]
+pub enum WriteOutcome {
+    /// A new row was written.
+    Created,
+    /// An existing row was changed.
+    Updated,
+    /// The row already held exactly these values; nothing was written.
+    Unchanged,
+}
+
+impl WriteOutcome {
+    /// `created`, `updated` or `unchanged`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteOutcome::Created => "created",
+            WriteOutcome::Updated => "updated",
+            WriteOutcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// What deleting a provider removed along with it (non-zero only with cascade).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    /// Clients removed.
+    pub clients: usize,
+    /// Sources removed.
+    pub sources: usize,
+    /// Stored user tokens removed.
+    pub tokens: usize,
+}
+
+/// Providers: where users authorize and tokens come from.
+#[async_trait]
+pub trait ProviderStore: Send + Sync {
+    /// Adds `provider`. An identical existing one is `Unchanged`; a different one is a
+    /// [`StoreError::Conflict`] and nothing changes.
+    async fn create_provider(&self, provider: &Provider) -> Result<WriteOutcome, StoreError>;
+    /// The provider called `name`, if any.
+    async fn provider(&self, name: &ProviderName) -> Result<Option<Provider>, StoreError>;
+    /// All providers, by name.
+    async fn providers(&self) -> Result<Vec<Provider>, StoreError>;
+    /// Replaces the provider with `provider.name` ([`StoreError::NotFound`] if there is none).
+    /// The kind cannot change ([`StoreError::Conflict`]).
+    async fn update_provider(&self, provider: &Provider) -> Result<WriteOutcome, StoreError>;
+    /// Deletes a provider. With clients or sources left it fails with
+    /// [`StoreError::ProviderInUse`] unless `cascade`, which removes them (and their tokens) too.
+    async fn delete_provider(
+        &self,
+        name: &ProviderName,
+        cascade: bool,
+    ) -> Result<Removed, StoreError>;
+}
+
+/// OAuth clients: a consumer's key and secret per (provider, purpose).
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Adds `client`; needs its provider ([`StoreError::MissingProvider`]). Identical ⇒
+    /// `Unchanged`; different ⇒ [`StoreError::Conflict`].
+    async fn create_client(&self, client: &Client) -> Result<WriteOutcome, StoreError>;
+    /// The client of `provider` for `purpose`, if any.
+    async fn client(
+        &self,
+        provider: &ProviderName,
+        purpose: Purpose,
+    ) -> Result<Option<Client>, StoreError>;
+    /// All clients, or those of one provider, by provider then purpose.
+    async fn clients(&self, provider: Option<&ProviderName>) -> Result<Vec<Client>, StoreError>;
+    /// Replaces the client with the same provider and purpose ([`StoreError::NotFound`] if none).
+    async fn update_client(&self, client: &Client) -> Result<WriteOutcome, StoreError>;
+    /// Deletes a client and the user tokens issued to it ([`StoreError::NotFound`] if none).
+    async fn delete_client(
+        &self,
+        provider: &ProviderName,
+        purpose: Purpose,
+    ) -> Result<(), StoreError>;
+}
+
+/// Sources: what repo-syncer offers, one per provider.
+#[async_trait]
+pub trait SourceStore: Send + Sync {
+    /// Adds `source`; needs its provider. Identical ⇒ `Unchanged`; different ⇒ conflict.
+    async fn create_source(&self, source: &Source) -> Result<WriteOutcome, StoreError>;
+    /// The source of `provider`, if any.
+    async fn source(&self, provider: &ProviderName) -> Result<Option<Source>, StoreError>;
+    /// All sources, by provider.
+    async fn sources(&self) -> Result<Vec<Source>, StoreError>;
+    /// Replaces the source of `source.provider` ([`StoreError::NotFound`] if none).
+    async fn update_source(&self, source: &Source) -> Result<WriteOutcome, StoreError>;
+    /// Deletes the source of `provider` ([`StoreError::NotFound`] if none).
+    async fn delete_source(&self, provider: &ProviderName) -> Result<(), StoreError>;
+}
+
+/// A user's token as stored, with the version used for compare-and-swap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredToken {
+    /// Which client and account it belongs to.
+    pub key: TokenKey,
+    /// The account as it was when the token was stored.
+    pub account: AccountInfo,
+    /// The tokens themselves.
+    pub tokens: TokenSet,
+    /// Usable, or waiting for the user to authorize again.
+    pub state: TokenState,
+    /// Increases on every write; a refresh writes only if it is unchanged.
+    pub version: i64,
+    /// When the account authorized (last `put_token`).
+    pub created_at: DateTime<Utc>,
+    /// When the tokens were last refreshed, if ever.
+    pub refreshed_at: Option<DateTime<Utc>>,
+    /// Why the token needs re-authorization, when it does. Never contains a token.
+    pub last_error: Option<String>,
+}
+
+/// The result of a compare-and-swap on a stored token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Swap {
+    /// Written; the new stored value.
+    Swapped(StoredToken),
+    /// Someone else wrote first (or deleted it); here is what is stored now. Use it.
+    Stale(Option<StoredToken>),
+}
+
+/// Users' OAuth tokens, versioned so that processes sharing a store never both spend one
+/// (rotating) refresh token.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a fresh authorization for `account`, replacing any previous one for this client.
+    /// The client must exist ([`StoreError::NotFound`]).
+    async fn put_token(
+        &self,
+        provider: &ProviderName,
+        purpose: Purpose,
+        account: &AccountInfo,
+        tokens: &TokenSet,
+    ) -> Result<StoredToken, StoreError>;
+    /// The stored token for `key`, if any.
+    async fn token(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError>;
+    /// All stored tokens, or one provider's, by provider, purpose and account.
+    async fn tokens(&self, provider: Option<&ProviderName>)
+        -> Result<Vec<StoredToken>, StoreError>;
+    /// Writes refreshed `tokens` (access and refresh together) only if the stored version is
+    /// still `expected_version`; sets `refreshed_at` and state `active`.
+    async fn swap_token(
+        &self,
+        key: &TokenKey,
+        expected_version: i64,
+        tokens: &TokenSet,
+    ) -> Result<Swap, StoreError>;
+    /// Marks the token `needs_reauth` with `reason` if the version is still `expected_version`.
+    async fn mark_needs_reauth(
+        &self,
+        key: &TokenKey,
+        expected_version: i64,
+        reason: &str,
+    ) -> Result<Swap, StoreError>;
+    /// Deletes the token; returns whether there was one.
+    async fn delete_token(&self, key: &TokenKey) -> Result<bool, StoreError>;
+}
+
+/// Everything a backend provides. Implemented by every backend; use it as `Arc<dyn Store>`.
+pub trait Store: ProviderStore + ClientStore + SourceStore + TokenStore {
+    /// `memory`, `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Where the data lives, with any password removed (safe to print).
+    fn location(&self) -> String;
+}
+
+/// A shared handle to any backend.
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store at `location` (`memory:`, `sqlite://PATH`, `postgres://…`), creating and
+/// migrating it when needed.
+///
+/// # Errors
+/// [`StoreError::InvalidLocation`] for an unknown form, [`StoreError::BackendNotCompiled`] when
+/// the backend's feature is off, or whatever opening the backend reports.
+pub async fn open(location: &str) -> Result<DynStore, StoreError> {
+    match location.parse::<StoreLocation>()? {
+        StoreLocation::Memory => Ok(Arc::new(MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        StoreLocation::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path).await?)),
+        #[cfg(not(feature = "sqlite"))]
+        StoreLocation::Sqlite(_) => Err(StoreError::BackendNotCompiled("sqlite")),
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres(url) => Ok(Arc::new(PostgresStore::connect(&url).await?)),
+        #[cfg(not(feature = "postgres"))]
+        StoreLocation::Postgres(_) => Err(StoreError::BackendNotCompiled("postgres")),
+    }
+}

@@ -1,0 +1,1 @@
+//! Conversions between model types and the plain columns both SQL backends store.
