@@ -32,6 +32,7 @@
 pub mod api;
 pub mod model;
 pub mod oauth;
+pub mod provision;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "testing")]
