@@ -1,1 +1,8 @@
-//! placeholder
+//! Repository sync: webhook signatures and deliveries (the crawl and webhook reconciliation
+//! build on the REST layer in [`crate::api`]).
+
+mod event;
+mod signature;
+
+pub use self::event::{EventError, EventPayload, RefChange, RefState, RepositoryRef, WebhookEvent};
+pub use self::signature::{sign, verify_signature, SignatureError};
