@@ -91,9 +91,11 @@ pub enum ModelError {
         /// Which rule failed.
         reason: String,
     },
-    /// A Bitbucket account UUID that is not of the form `{…}`.
-    #[error("invalid Bitbucket account UUID `{value}`: expected the form {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}")]
-    InvalidAccountUuid {
+    /// A Bitbucket UUID that is not of the form `{…}`.
+    #[error("invalid Bitbucket {what} UUID `{value}`: expected the form {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}")]
+    InvalidUuid {
+        /// What it identifies (`account`, `repository`).
+        what: &'static str,
         /// The rejected input.
         value: String,
     },

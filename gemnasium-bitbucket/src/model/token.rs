@@ -6,61 +6,78 @@ use serde::{Deserialize, Serialize};
 
 use super::{AccessToken, ModelError, ProviderName, Purpose, RefreshToken, ScopeSet};
 
-/// A Bitbucket account's stable identifier: its `uuid`, braces included (`{6b7f…}`).
-///
-/// Usernames were dropped by Bitbucket and nicknames change; this is the key for accounts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct AccountUuid(String);
+macro_rules! bitbucket_uuid {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
 
-impl AccountUuid {
-    /// The UUID with braces, as Bitbucket writes it.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for AccountUuid {
-    type Err = ModelError;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let inner = value
-            .strip_prefix('{')
-            .and_then(|v| v.strip_suffix('}'))
-            .unwrap_or(value);
-        let valid = !inner.is_empty()
-            && inner.len() <= 64
-            && inner.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-        if valid {
-            // Accept the bare form users may paste, store the braced form Bitbucket returns.
-            Ok(Self(format!("{{{}}}", inner.to_ascii_lowercase())))
-        } else {
-            Err(ModelError::InvalidAccountUuid {
-                value: value.to_owned(),
-            })
+        impl $name {
+            /// The UUID with braces, as Bitbucket writes it.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
+
+        impl FromStr for $name {
+            type Err = ModelError;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                let inner = value
+                    .strip_prefix('{')
+                    .and_then(|v| v.strip_suffix('}'))
+                    .unwrap_or(value);
+                let valid = !inner.is_empty()
+                    && inner.len() <= 64
+                    && inner.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+                if valid {
+                    // Accept the bare form users may paste; keep the braced form Bitbucket returns.
+                    Ok(Self(format!("{{{}}}", inner.to_ascii_lowercase())))
+                } else {
+                    Err(ModelError::InvalidUuid {
+                        what: $what,
+                        value: value.to_owned(),
+                    })
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ModelError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                value.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl TryFrom<String> for AccountUuid {
-    type Error = ModelError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        value.parse()
-    }
-}
+bitbucket_uuid!(
+    /// A Bitbucket account's stable identifier: its `uuid`, braces included (`{6b7f…}`).
+    ///
+    /// Usernames were dropped by Bitbucket and nicknames change; this is the key for accounts.
+    AccountUuid,
+    "account"
+);
 
-impl From<AccountUuid> for String {
-    fn from(id: AccountUuid) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for AccountUuid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+bitbucket_uuid!(
+    /// A Bitbucket repository's stable identifier (`{…}`); names and slugs can change.
+    RepoUuid,
+    "repository"
+);
 
 /// Who a stored token belongs to, as Bitbucket's `/2.0/user` described them when it was saved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

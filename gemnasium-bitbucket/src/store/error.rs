@@ -16,6 +16,8 @@ pub enum Entity {
     Source,
     /// A user's stored token.
     Token,
+    /// A tracked repository.
+    Repository,
 }
 
 impl fmt::Display for Entity {
@@ -25,6 +27,7 @@ impl fmt::Display for Entity {
             Entity::Client => "client",
             Entity::Source => "source",
             Entity::Token => "token",
+            Entity::Repository => "repository",
         })
     }
 }

@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::{
-    ClientStore, Entity, ProviderStore, Removed, SourceStore, Store, StoreError, StoredToken, Swap,
-    TokenStore, WriteOutcome,
+    ClientStore, Entity, ListingChanges, ProviderStore, Removed, RepoStore, SourceStore, Store,
+    StoreError, StoredRepository, StoredToken, Swap, TokenStore, TrackedRepository, WriteOutcome,
 };
 use crate::model::{
-    AccountInfo, Client, Provider, ProviderName, Purpose, Source, TokenKey, TokenSet, TokenState,
+    AccountInfo, AccountUuid, Client, HookRecord, Provider, ProviderName, Purpose, RepoUuid,
+    Repository, Source, TokenKey, TokenSet, TokenState,
 };
 
 /// An in-process store: for tests and for embedding where nothing must persist.
@@ -26,6 +27,15 @@ struct State {
     clients: BTreeMap<(ProviderName, Purpose), Client>,
     sources: BTreeMap<ProviderName, Source>,
     tokens: BTreeMap<TokenKey, StoredToken>,
+    listings: BTreeMap<(ProviderName, AccountUuid, RepoUuid), StoredRepository>,
+    tracked: BTreeMap<(ProviderName, RepoUuid), TrackedRepository>,
+}
+
+impl State {
+    fn forget_source(&mut self, source: &ProviderName) {
+        self.listings.retain(|(s, _, _), _| s != source);
+        self.tracked.retain(|(s, _), _| s != source);
+    }
 }
 
 impl MemoryStore {
@@ -161,6 +171,7 @@ impl ProviderStore for MemoryStore {
         state.tokens.retain(|k, _| &k.provider != name);
         state.clients.retain(|(p, _), _| p != name);
         state.sources.remove(name);
+        state.forget_source(name);
         state.providers.remove(name);
         Ok(removed)
     }
@@ -274,8 +285,12 @@ impl SourceStore for MemoryStore {
     }
 
     async fn delete_source(&self, provider: &ProviderName) -> Result<(), StoreError> {
-        match self.lock().sources.remove(provider) {
-            Some(_) => Ok(()),
+        let mut state = self.lock();
+        match state.sources.remove(provider) {
+            Some(_) => {
+                state.forget_source(provider);
+                Ok(())
+            }
             None => Err(StoreError::NotFound {
                 entity: Entity::Source,
                 key: provider.to_string(),
@@ -377,6 +392,157 @@ impl TokenStore for MemoryStore {
 
     async fn delete_token(&self, key: &TokenKey) -> Result<bool, StoreError> {
         Ok(self.lock().tokens.remove(key).is_some())
+    }
+}
+
+fn require_source(state: &State, source: &ProviderName) -> Result<(), StoreError> {
+    if state.sources.contains_key(source) {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound {
+            entity: Entity::Source,
+            key: source.to_string(),
+        })
+    }
+}
+
+#[async_trait]
+impl RepoStore for MemoryStore {
+    async fn record_listing(
+        &self,
+        source: &ProviderName,
+        account: &AccountUuid,
+        workspace: &str,
+        repositories: &[Repository],
+        seen_at: chrono::DateTime<Utc>,
+    ) -> Result<ListingChanges, StoreError> {
+        let mut state = self.lock();
+        require_source(&state, source)?;
+        let mut changes = ListingChanges::default();
+        let mut listed = std::collections::BTreeSet::new();
+        for repo in repositories {
+            if !listed.insert(repo.uuid.clone()) {
+                continue;
+            }
+            let key = (source.clone(), account.clone(), repo.uuid.clone());
+            match state.listings.get_mut(&key) {
+                Some(stored) => {
+                    if stored.gone_since.is_some() {
+                        changes.new += 1;
+                    } else if stored.repository == *repo {
+                        changes.unchanged += 1;
+                    } else {
+                        changes.updated += 1;
+                    }
+                    stored.repository = repo.clone();
+                    stored.last_seen = seen_at;
+                    stored.gone_since = None;
+                }
+                None => {
+                    changes.new += 1;
+                    state.listings.insert(
+                        key,
+                        StoredRepository {
+                            source: source.clone(),
+                            account: account.clone(),
+                            repository: repo.clone(),
+                            first_seen: seen_at,
+                            last_seen: seen_at,
+                            gone_since: None,
+                        },
+                    );
+                }
+            }
+        }
+        for ((s, a, uuid), stored) in &mut state.listings {
+            let in_scope = s == source && a == account && stored.repository.workspace == workspace;
+            if in_scope && stored.gone_since.is_none() && !listed.contains(uuid) {
+                stored.gone_since = Some(seen_at);
+                changes.gone += 1;
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn repositories(
+        &self,
+        source: &ProviderName,
+        account: Option<&AccountUuid>,
+    ) -> Result<Vec<StoredRepository>, StoreError> {
+        let mut repos: Vec<StoredRepository> = self
+            .lock()
+            .listings
+            .values()
+            .filter(|r| &r.source == source && account.is_none_or(|a| &r.account == a))
+            .cloned()
+            .collect();
+        repos.sort_by(|a, b| {
+            (&a.repository.full_name, &a.account).cmp(&(&b.repository.full_name, &b.account))
+        });
+        Ok(repos)
+    }
+
+    async fn track(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        full_name: &str,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut state = self.lock();
+        require_source(&state, source)?;
+        let key = (source.clone(), uuid.clone());
+        if state.tracked.contains_key(&key) {
+            return Ok(WriteOutcome::Unchanged);
+        }
+        state.tracked.insert(
+            key,
+            TrackedRepository {
+                source: source.clone(),
+                uuid: uuid.clone(),
+                full_name: full_name.to_owned(),
+                hook: None,
+            },
+        );
+        Ok(WriteOutcome::Created)
+    }
+
+    async fn tracked(&self, source: &ProviderName) -> Result<Vec<TrackedRepository>, StoreError> {
+        let mut tracked: Vec<TrackedRepository> = self
+            .lock()
+            .tracked
+            .values()
+            .filter(|t| &t.source == source)
+            .cloned()
+            .collect();
+        tracked.sort_by(|a, b| a.full_name.cmp(&b.full_name));
+        Ok(tracked)
+    }
+
+    async fn set_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        hook: Option<&HookRecord>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        match state.tracked.get_mut(&(source.clone(), uuid.clone())) {
+            Some(tracked) => {
+                tracked.hook = hook.cloned();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound {
+                entity: Entity::Repository,
+                key: format!("{source}/{uuid}"),
+            }),
+        }
+    }
+
+    async fn untrack(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+    ) -> Result<Option<TrackedRepository>, StoreError> {
+        Ok(self.lock().tracked.remove(&(source.clone(), uuid.clone())))
     }
 }
 

@@ -16,6 +16,8 @@ mod location;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod repos;
+mod repos_conformance;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(feature = "sqlite")]
@@ -36,6 +38,7 @@ pub use self::location::StoreLocation;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
+pub use self::repos::{ListingChanges, RepoStore, StoredRepository, TrackedRepository};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
 

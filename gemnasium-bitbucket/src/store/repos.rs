@@ -1,0 +1,112 @@
+//! The repositories store: what each account can see per source, and which repositories we
+//! track (and the webhook we installed on each).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{StoreError, WriteOutcome};
+use crate::model::{AccountUuid, HookRecord, ProviderName, RepoUuid, Repository};
+
+/// A listed repository with its bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRepository {
+    /// The source (named by its provider) it was listed from.
+    pub source: ProviderName,
+    /// The account whose listing it is.
+    pub account: AccountUuid,
+    /// The repository as last listed.
+    pub repository: Repository,
+    /// When a sync first listed it.
+    pub first_seen: DateTime<Utc>,
+    /// When a sync last listed it.
+    pub last_seen: DateTime<Utc>,
+    /// Set when a complete listing of its workspace no longer had it.
+    pub gone_since: Option<DateTime<Utc>>,
+}
+
+/// What recording one workspace's complete listing changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ListingChanges {
+    /// Repositories not listed before (or back after being gone).
+    pub new: usize,
+    /// Repositories whose stored fields changed.
+    pub updated: usize,
+    /// Repositories listed again as they were.
+    pub unchanged: usize,
+    /// Repositories of the workspace that the listing no longer has.
+    pub gone: usize,
+}
+
+impl std::ops::AddAssign for ListingChanges {
+    fn add_assign(&mut self, other: Self) {
+        self.new += other.new;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.gone += other.gone;
+    }
+}
+
+/// A repository whose pushes Gemnasium follows, and its webhook once installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackedRepository {
+    /// The source it belongs to.
+    pub source: ProviderName,
+    /// Stable id.
+    pub uuid: RepoUuid,
+    /// `workspace/slug` when it was tracked (for display; the uuid is the key).
+    pub full_name: String,
+    /// Our webhook, once installed.
+    pub hook: Option<HookRecord>,
+}
+
+/// Repositories listed by syncs and the ones we track.
+#[async_trait]
+pub trait RepoStore: Send + Sync {
+    /// Records a *complete* listing of `workspace` for `account` in one short transaction:
+    /// inserts new repositories, updates changed ones, sets `last_seen` to `seen_at`, and marks
+    /// the workspace's other repositories gone. Call it only after the whole workspace was
+    /// fetched: a failed listing must leave the previous one intact. The source must exist.
+    async fn record_listing(
+        &self,
+        source: &ProviderName,
+        account: &AccountUuid,
+        workspace: &str,
+        repositories: &[Repository],
+        seen_at: DateTime<Utc>,
+    ) -> Result<ListingChanges, StoreError>;
+
+    /// Listed repositories of `source` (of one account, or all), gone ones included, by full name.
+    async fn repositories(
+        &self,
+        source: &ProviderName,
+        account: Option<&AccountUuid>,
+    ) -> Result<Vec<StoredRepository>, StoreError>;
+
+    /// Starts tracking a repository (`Unchanged` if it already is). The source must exist.
+    async fn track(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        full_name: &str,
+    ) -> Result<WriteOutcome, StoreError>;
+
+    /// Tracked repositories of `source`, by full name.
+    async fn tracked(&self, source: &ProviderName) -> Result<Vec<TrackedRepository>, StoreError>;
+
+    /// Records the webhook installed on a tracked repository (`None`: removed).
+    /// [`StoreError::NotFound`] when the repository is not tracked.
+    async fn set_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        hook: Option<&HookRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// Stops tracking; returns what was tracked (with its hook, to remove it from Bitbucket).
+    async fn untrack(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+    ) -> Result<Option<TrackedRepository>, StoreError>;
+}

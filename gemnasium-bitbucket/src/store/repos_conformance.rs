@@ -1,0 +1,265 @@
+//! Conformance checks for [`RepoStore`], written once and run on every backend by the store
+//! conformance suite: each function takes a fresh, empty store.
+#![cfg(test)]
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{ProviderStore, RepoStore, SourceStore, StoreError, WriteOutcome};
+use crate::model::{
+    AccountUuid, HookRecord, Provider, ProviderName, RepoUuid, Repository, SecretText, Source,
+};
+
+/// Every check, by name, so a backend's suite can run them all.
+pub(crate) const CHECKS: &[&str] = &[
+    "listing_counts_new_updated_unchanged_gone",
+    "listing_needs_its_source",
+    "other_workspaces_and_accounts_are_untouched",
+    "gone_repositories_come_back_as_new",
+    "tracking_and_hooks",
+    "deleting_the_source_forgets_its_repositories",
+];
+
+pub(crate) trait RepoBackend: ProviderStore + SourceStore + RepoStore {}
+impl<T: ProviderStore + SourceStore + RepoStore> RepoBackend for T {}
+
+/// Runs the check called `name` on `store`.
+pub(crate) async fn run(name: &str, store: &dyn RepoBackend) {
+    match name {
+        "listing_counts_new_updated_unchanged_gone" => listing_counts(store).await,
+        "listing_needs_its_source" => listing_needs_its_source(store).await,
+        "other_workspaces_and_accounts_are_untouched" => other_scopes_untouched(store).await,
+        "gone_repositories_come_back_as_new" => gone_come_back(store).await,
+        "tracking_and_hooks" => tracking_and_hooks(store).await,
+        "deleting_the_source_forgets_its_repositories" => delete_source_forgets(store).await,
+        other => panic!("no repo conformance check named {other}"),
+    }
+}
+
+fn bb() -> ProviderName {
+    "bitbucket.org".parse().unwrap()
+}
+
+fn account(n: u8) -> AccountUuid {
+    format!("{{0000000{n}-0000-0000-0000-000000000000}}")
+        .parse()
+        .unwrap()
+}
+
+fn repo(workspace: &str, slug: &str, n: u32) -> Repository {
+    Repository {
+        uuid: format!("{{{n:08x}-0000-4000-8000-000000000000}}")
+            .parse::<RepoUuid>()
+            .unwrap(),
+        full_name: format!("{workspace}/{slug}"),
+        workspace: workspace.to_owned(),
+        name: slug.to_owned(),
+        is_private: n % 2 == 0,
+        main_branch: Some("main".to_owned()),
+        html_url: Some(format!("https://bitbucket.org/{workspace}/{slug}")),
+        updated_on: DateTime::from_timestamp(1_700_000_000 + i64::from(n), 0),
+    }
+}
+
+async fn with_source(store: &dyn RepoBackend) {
+    let provider = Provider::bitbucket_cloud();
+    assert_eq!(
+        store.create_provider(&provider).await.unwrap(),
+        WriteOutcome::Created
+    );
+    let source = Source {
+        provider: provider.name.clone(),
+        display_name: "Bitbucket Cloud".parse().unwrap(),
+        kind: provider.kind,
+        api_url: provider.api_url.clone(),
+    };
+    assert_eq!(
+        store.create_source(&source).await.unwrap(),
+        WriteOutcome::Created
+    );
+}
+
+fn now() -> DateTime<Utc> {
+    // Whole seconds: backends may store second precision.
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
+}
+
+async fn listing_counts(store: &dyn RepoBackend) {
+    with_source(store).await;
+    let t0 = now();
+    let first = vec![
+        repo("acme", "a", 1),
+        repo("acme", "b", 2),
+        repo("acme", "c", 3),
+    ];
+    let changes = store
+        .record_listing(&bb(), &account(1), "acme", &first, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            changes.new,
+            changes.updated,
+            changes.unchanged,
+            changes.gone
+        ),
+        (3, 0, 0, 0)
+    );
+
+    let mut renamed = repo("acme", "b-renamed", 2);
+    renamed.uuid = first[1].uuid.clone();
+    let t1 = t0 + Duration::seconds(60);
+    let second = vec![first[0].clone(), renamed.clone(), first[0].clone()];
+    let changes = store
+        .record_listing(&bb(), &account(1), "acme", &second, t1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            changes.new,
+            changes.updated,
+            changes.unchanged,
+            changes.gone
+        ),
+        (0, 1, 1, 1)
+    );
+
+    let stored = store.repositories(&bb(), Some(&account(1))).await.unwrap();
+    let names: Vec<_> = stored
+        .iter()
+        .map(|r| r.repository.full_name.as_str())
+        .collect();
+    assert_eq!(names, ["acme/a", "acme/b-renamed", "acme/c"]);
+    let a = &stored[0];
+    assert_eq!((a.first_seen, a.last_seen, a.gone_since), (t0, t1, None));
+    assert_eq!(stored[1].repository, renamed);
+    assert_eq!(stored[2].gone_since, Some(t1));
+    assert_eq!(stored[2].last_seen, t0);
+}
+
+async fn listing_needs_its_source(store: &dyn RepoBackend) {
+    let err = store
+        .record_listing(&bb(), &account(1), "acme", &[repo("acme", "a", 1)], now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    let err = store
+        .track(&bb(), &repo("acme", "a", 1).uuid, "acme/a")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+}
+
+async fn other_scopes_untouched(store: &dyn RepoBackend) {
+    with_source(store).await;
+    let t = now();
+    store
+        .record_listing(&bb(), &account(1), "acme", &[repo("acme", "a", 1)], t)
+        .await
+        .unwrap();
+    store
+        .record_listing(&bb(), &account(1), "beta", &[repo("beta", "x", 9)], t)
+        .await
+        .unwrap();
+    store
+        .record_listing(&bb(), &account(2), "acme", &[repo("acme", "a", 1)], t)
+        .await
+        .unwrap();
+    // An empty but complete listing of acme for account 1 marks only that scope gone.
+    let changes = store
+        .record_listing(&bb(), &account(1), "acme", &[], t)
+        .await
+        .unwrap();
+    assert_eq!(changes.gone, 1);
+    let live = |repos: Vec<super::StoredRepository>| {
+        repos.into_iter().filter(|r| r.gone_since.is_none()).count()
+    };
+    assert_eq!(
+        live(store.repositories(&bb(), Some(&account(1))).await.unwrap()),
+        1
+    );
+    assert_eq!(
+        live(store.repositories(&bb(), Some(&account(2))).await.unwrap()),
+        1
+    );
+    assert_eq!(store.repositories(&bb(), None).await.unwrap().len(), 3);
+}
+
+async fn gone_come_back(store: &dyn RepoBackend) {
+    with_source(store).await;
+    let t = now();
+    let a = repo("acme", "a", 1);
+    store
+        .record_listing(&bb(), &account(1), "acme", std::slice::from_ref(&a), t)
+        .await
+        .unwrap();
+    store
+        .record_listing(&bb(), &account(1), "acme", &[], t)
+        .await
+        .unwrap();
+    let changes = store
+        .record_listing(&bb(), &account(1), "acme", std::slice::from_ref(&a), t)
+        .await
+        .unwrap();
+    assert_eq!((changes.new, changes.gone), (1, 0));
+    let stored = store.repositories(&bb(), None).await.unwrap();
+    assert_eq!(stored[0].gone_since, None);
+}
+
+async fn tracking_and_hooks(store: &dyn RepoBackend) {
+    with_source(store).await;
+    let a = repo("acme", "a", 1);
+    assert_eq!(
+        store.track(&bb(), &a.uuid, "acme/a").await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        store.track(&bb(), &a.uuid, "acme/a").await.unwrap(),
+        WriteOutcome::Unchanged
+    );
+    let hook = HookRecord {
+        uuid: "{hook-1}".to_owned(),
+        url: "https://g.example/hooks/bitbucket".to_owned(),
+        secret: SecretText::new("x".repeat(64)).unwrap(),
+        events: vec!["repo:push".to_owned(), "repo:updated".to_owned()],
+    };
+    store.set_hook(&bb(), &a.uuid, Some(&hook)).await.unwrap();
+    let tracked = store.tracked(&bb()).await.unwrap();
+    assert_eq!(tracked.len(), 1);
+    assert_eq!(tracked[0].hook.as_ref(), Some(&hook));
+    let other = repo("acme", "b", 2);
+    let err = store.set_hook(&bb(), &other.uuid, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    let removed = store.untrack(&bb(), &a.uuid).await.unwrap().unwrap();
+    assert_eq!(removed.hook, Some(hook));
+    assert!(store.untrack(&bb(), &a.uuid).await.unwrap().is_none());
+    assert!(store.tracked(&bb()).await.unwrap().is_empty());
+}
+
+async fn delete_source_forgets(store: &dyn RepoBackend) {
+    with_source(store).await;
+    let a = repo("acme", "a", 1);
+    store
+        .record_listing(&bb(), &account(1), "acme", std::slice::from_ref(&a), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.track(&bb(), &a.uuid, "acme/a").await.unwrap(),
+        WriteOutcome::Created
+    );
+    store.delete_source(&bb()).await.unwrap();
+    assert!(store.repositories(&bb(), None).await.unwrap().is_empty());
+    assert!(store.tracked(&bb()).await.unwrap().is_empty());
+}
+
+#[cfg(test)]
+mod memory {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn every_repo_check_on_memory() {
+        for name in CHECKS {
+            run(name, &MemoryStore::new()).await;
+        }
+    }
+}
