@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod doctor;
 pub mod model;
 pub mod oauth;
 pub mod provision;
