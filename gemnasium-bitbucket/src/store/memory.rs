@@ -6,11 +6,12 @@ use chrono::Utc;
 
 use super::{
     ClientStore, Entity, ListingChanges, ProviderStore, Removed, RepoStore, SourceStore, Store,
-    StoreError, StoredRepository, StoredToken, Swap, TokenStore, TrackedRepository, WriteOutcome,
+    StoreError, StoredRepository, StoredToken, Swap, TokenStore, TrackedRepository,
+    WorkspaceListing, WriteOutcome,
 };
 use crate::model::{
     AccountInfo, AccountUuid, Client, HookRecord, Provider, ProviderName, Purpose, RepoUuid,
-    Repository, Source, TokenKey, TokenSet, TokenState,
+    Source, TokenKey, TokenSet, TokenState,
 };
 
 /// An in-process store: for tests and for embedding where nothing must persist.
@@ -406,60 +407,75 @@ fn require_source(state: &State, source: &ProviderName) -> Result<(), StoreError
     }
 }
 
+/// Applies one workspace's complete listing (the caller holds the lock: one atomic change).
+fn record_one(
+    state: &mut State,
+    source: &ProviderName,
+    account: &AccountUuid,
+    listing: &WorkspaceListing,
+    seen_at: chrono::DateTime<Utc>,
+) -> ListingChanges {
+    let mut changes = ListingChanges::default();
+    let mut listed = std::collections::BTreeSet::new();
+    for repo in &listing.repositories {
+        if !listed.insert(repo.uuid.clone()) {
+            continue;
+        }
+        let key = (source.clone(), account.clone(), repo.uuid.clone());
+        match state.listings.get_mut(&key) {
+            Some(stored) => {
+                if stored.gone_since.is_some() {
+                    changes.new += 1;
+                } else if stored.repository == *repo {
+                    changes.unchanged += 1;
+                } else {
+                    changes.updated += 1;
+                }
+                stored.repository = repo.clone();
+                stored.last_seen = seen_at;
+                stored.gone_since = None;
+            }
+            None => {
+                changes.new += 1;
+                state.listings.insert(
+                    key,
+                    StoredRepository {
+                        source: source.clone(),
+                        account: account.clone(),
+                        repository: repo.clone(),
+                        first_seen: seen_at,
+                        last_seen: seen_at,
+                        gone_since: None,
+                    },
+                );
+            }
+        }
+    }
+    for ((s, a, uuid), stored) in &mut state.listings {
+        let in_scope =
+            s == source && a == account && stored.repository.workspace == listing.workspace;
+        if in_scope && stored.gone_since.is_none() && !listed.contains(uuid) {
+            stored.gone_since = Some(seen_at);
+            changes.gone += 1;
+        }
+    }
+    changes
+}
+
 #[async_trait]
 impl RepoStore for MemoryStore {
-    async fn record_listing(
+    async fn record_listings(
         &self,
         source: &ProviderName,
         account: &AccountUuid,
-        workspace: &str,
-        repositories: &[Repository],
+        listings: &[WorkspaceListing],
         seen_at: chrono::DateTime<Utc>,
     ) -> Result<ListingChanges, StoreError> {
         let mut state = self.lock();
         require_source(&state, source)?;
         let mut changes = ListingChanges::default();
-        let mut listed = std::collections::BTreeSet::new();
-        for repo in repositories {
-            if !listed.insert(repo.uuid.clone()) {
-                continue;
-            }
-            let key = (source.clone(), account.clone(), repo.uuid.clone());
-            match state.listings.get_mut(&key) {
-                Some(stored) => {
-                    if stored.gone_since.is_some() {
-                        changes.new += 1;
-                    } else if stored.repository == *repo {
-                        changes.unchanged += 1;
-                    } else {
-                        changes.updated += 1;
-                    }
-                    stored.repository = repo.clone();
-                    stored.last_seen = seen_at;
-                    stored.gone_since = None;
-                }
-                None => {
-                    changes.new += 1;
-                    state.listings.insert(
-                        key,
-                        StoredRepository {
-                            source: source.clone(),
-                            account: account.clone(),
-                            repository: repo.clone(),
-                            first_seen: seen_at,
-                            last_seen: seen_at,
-                            gone_since: None,
-                        },
-                    );
-                }
-            }
-        }
-        for ((s, a, uuid), stored) in &mut state.listings {
-            let in_scope = s == source && a == account && stored.repository.workspace == workspace;
-            if in_scope && stored.gone_since.is_none() && !listed.contains(uuid) {
-                stored.gone_since = Some(seen_at);
-                changes.gone += 1;
-            }
+        for listing in listings {
+            changes += record_one(&mut state, source, account, listing, seen_at);
         }
         Ok(changes)
     }

@@ -38,7 +38,9 @@ pub use self::location::StoreLocation;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
-pub use self::repos::{ListingChanges, RepoStore, StoredRepository, TrackedRepository};
+pub use self::repos::{
+    ListingChanges, RepoStore, StoredRepository, TrackedRepository, WorkspaceListing,
+};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
 

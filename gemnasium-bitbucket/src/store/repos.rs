@@ -25,7 +25,16 @@ pub struct StoredRepository {
     pub gone_since: Option<DateTime<Utc>>,
 }
 
-/// What recording one workspace's complete listing changed.
+/// One workspace's complete listing, as fetched by a sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkspaceListing {
+    /// The workspace slug.
+    pub workspace: String,
+    /// Every repository the account can see in it (duplicates by uuid are ignored).
+    pub repositories: Vec<Repository>,
+}
+
+/// What recording complete listings changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ListingChanges {
     /// Repositories not listed before (or back after being gone).
@@ -63,16 +72,15 @@ pub struct TrackedRepository {
 /// Repositories listed by syncs and the ones we track.
 #[async_trait]
 pub trait RepoStore: Send + Sync {
-    /// Records a *complete* listing of `workspace` for `account` in one short transaction:
-    /// inserts new repositories, updates changed ones, sets `last_seen` to `seen_at`, and marks
-    /// the workspace's other repositories gone. Call it only after the whole workspace was
-    /// fetched: a failed listing must leave the previous one intact. The source must exist.
-    async fn record_listing(
+    /// Records *complete* workspace listings for `account` in one short transaction: inserts
+    /// new repositories, updates changed ones, sets `last_seen` to `seen_at`, and marks each
+    /// listed workspace's other repositories gone. Pass only workspaces fetched completely:
+    /// workspaces not passed keep their previous list. The source must exist.
+    async fn record_listings(
         &self,
         source: &ProviderName,
         account: &AccountUuid,
-        workspace: &str,
-        repositories: &[Repository],
+        listings: &[WorkspaceListing],
         seen_at: DateTime<Utc>,
     ) -> Result<ListingChanges, StoreError>;
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{ProviderStore, RepoStore, SourceStore, StoreError, WriteOutcome};
+use super::{ProviderStore, RepoStore, SourceStore, StoreError, WorkspaceListing, WriteOutcome};
 use crate::model::{
     AccountUuid, HookRecord, Provider, ProviderName, RepoUuid, Repository, SecretText, Source,
 };
@@ -78,6 +78,22 @@ async fn with_source(store: &dyn RepoBackend) {
     );
 }
 
+async fn record(
+    store: &dyn RepoBackend,
+    account_n: u8,
+    workspace: &str,
+    repositories: &[Repository],
+    seen_at: DateTime<Utc>,
+) -> Result<super::ListingChanges, StoreError> {
+    let listing = WorkspaceListing {
+        workspace: workspace.to_owned(),
+        repositories: repositories.to_vec(),
+    };
+    store
+        .record_listings(&bb(), &account(account_n), &[listing], seen_at)
+        .await
+}
+
 fn now() -> DateTime<Utc> {
     // Whole seconds: backends may store second precision.
     DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
@@ -91,10 +107,7 @@ async fn listing_counts(store: &dyn RepoBackend) {
         repo("acme", "b", 2),
         repo("acme", "c", 3),
     ];
-    let changes = store
-        .record_listing(&bb(), &account(1), "acme", &first, t0)
-        .await
-        .unwrap();
+    let changes = record(store, 1, "acme", &first, t0).await.unwrap();
     assert_eq!(
         (
             changes.new,
@@ -109,10 +122,7 @@ async fn listing_counts(store: &dyn RepoBackend) {
     renamed.uuid = first[1].uuid.clone();
     let t1 = t0 + Duration::seconds(60);
     let second = vec![first[0].clone(), renamed.clone(), first[0].clone()];
-    let changes = store
-        .record_listing(&bb(), &account(1), "acme", &second, t1)
-        .await
-        .unwrap();
+    let changes = record(store, 1, "acme", &second, t1).await.unwrap();
     assert_eq!(
         (
             changes.new,
@@ -137,8 +147,7 @@ async fn listing_counts(store: &dyn RepoBackend) {
 }
 
 async fn listing_needs_its_source(store: &dyn RepoBackend) {
-    let err = store
-        .record_listing(&bb(), &account(1), "acme", &[repo("acme", "a", 1)], now())
+    let err = record(store, 1, "acme", &[repo("acme", "a", 1)], now())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
@@ -152,23 +161,17 @@ async fn listing_needs_its_source(store: &dyn RepoBackend) {
 async fn other_scopes_untouched(store: &dyn RepoBackend) {
     with_source(store).await;
     let t = now();
-    store
-        .record_listing(&bb(), &account(1), "acme", &[repo("acme", "a", 1)], t)
+    record(store, 1, "acme", &[repo("acme", "a", 1)], t)
         .await
         .unwrap();
-    store
-        .record_listing(&bb(), &account(1), "beta", &[repo("beta", "x", 9)], t)
+    record(store, 1, "beta", &[repo("beta", "x", 9)], t)
         .await
         .unwrap();
-    store
-        .record_listing(&bb(), &account(2), "acme", &[repo("acme", "a", 1)], t)
+    record(store, 2, "acme", &[repo("acme", "a", 1)], t)
         .await
         .unwrap();
     // An empty but complete listing of acme for account 1 marks only that scope gone.
-    let changes = store
-        .record_listing(&bb(), &account(1), "acme", &[], t)
-        .await
-        .unwrap();
+    let changes = record(store, 1, "acme", &[], t).await.unwrap();
     assert_eq!(changes.gone, 1);
     let live = |repos: Vec<super::StoredRepository>| {
         repos.into_iter().filter(|r| r.gone_since.is_none()).count()
@@ -188,16 +191,11 @@ async fn gone_come_back(store: &dyn RepoBackend) {
     with_source(store).await;
     let t = now();
     let a = repo("acme", "a", 1);
-    store
-        .record_listing(&bb(), &account(1), "acme", std::slice::from_ref(&a), t)
+    record(store, 1, "acme", std::slice::from_ref(&a), t)
         .await
         .unwrap();
-    store
-        .record_listing(&bb(), &account(1), "acme", &[], t)
-        .await
-        .unwrap();
-    let changes = store
-        .record_listing(&bb(), &account(1), "acme", std::slice::from_ref(&a), t)
+    record(store, 1, "acme", &[], t).await.unwrap();
+    let changes = record(store, 1, "acme", std::slice::from_ref(&a), t)
         .await
         .unwrap();
     assert_eq!((changes.new, changes.gone), (1, 0));
@@ -238,8 +236,7 @@ async fn tracking_and_hooks(store: &dyn RepoBackend) {
 async fn delete_source_forgets(store: &dyn RepoBackend) {
     with_source(store).await;
     let a = repo("acme", "a", 1);
-    store
-        .record_listing(&bb(), &account(1), "acme", std::slice::from_ref(&a), now())
+    record(store, 1, "acme", std::slice::from_ref(&a), now())
         .await
         .unwrap();
     assert_eq!(
