@@ -517,6 +517,7 @@ impl RepoStore for MemoryStore {
                 uuid: uuid.clone(),
                 full_name: full_name.to_owned(),
                 hook: None,
+                checked_at: None,
             },
         );
         Ok(WriteOutcome::Created)
@@ -534,16 +535,18 @@ impl RepoStore for MemoryStore {
         Ok(tracked)
     }
 
-    async fn set_hook(
+    async fn record_hook(
         &self,
         source: &ProviderName,
         uuid: &RepoUuid,
         hook: Option<&HookRecord>,
+        checked_at: chrono::DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         match state.tracked.get_mut(&(source.clone(), uuid.clone())) {
             Some(tracked) => {
                 tracked.hook = hook.cloned();
+                tracked.checked_at = Some(checked_at);
                 Ok(())
             }
             None => Err(StoreError::NotFound {

@@ -67,6 +67,9 @@ pub struct TrackedRepository {
     pub full_name: String,
     /// Our webhook, once installed.
     pub hook: Option<HookRecord>,
+    /// When a sync last reconciled its webhook; reconciling starts with the oldest, so a run
+    /// cut short by the rate budget resumes where it stopped.
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
 /// Repositories listed by syncs and the ones we track.
@@ -102,13 +105,14 @@ pub trait RepoStore: Send + Sync {
     /// Tracked repositories of `source`, by full name.
     async fn tracked(&self, source: &ProviderName) -> Result<Vec<TrackedRepository>, StoreError>;
 
-    /// Records the webhook installed on a tracked repository (`None`: removed).
-    /// [`StoreError::NotFound`] when the repository is not tracked.
-    async fn set_hook(
+    /// Records the webhook on a tracked repository after reconciling it (`None`: it has none)
+    /// and when that was. [`StoreError::NotFound`] when the repository is not tracked.
+    async fn record_hook(
         &self,
         source: &ProviderName,
         uuid: &RepoUuid,
         hook: Option<&HookRecord>,
+        checked_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
     /// Stops tracking; returns what was tracked (with its hook, to remove it from Bitbucket).

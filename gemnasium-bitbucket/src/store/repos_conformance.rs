@@ -220,12 +220,21 @@ async fn tracking_and_hooks(store: &dyn RepoBackend) {
         secret: SecretText::new("x".repeat(64)).unwrap(),
         events: vec!["repo:push".to_owned(), "repo:updated".to_owned()],
     };
-    store.set_hook(&bb(), &a.uuid, Some(&hook)).await.unwrap();
+    assert_eq!(store.tracked(&bb()).await.unwrap()[0].checked_at, None);
+    let t = now();
+    store
+        .record_hook(&bb(), &a.uuid, Some(&hook), t)
+        .await
+        .unwrap();
     let tracked = store.tracked(&bb()).await.unwrap();
     assert_eq!(tracked.len(), 1);
     assert_eq!(tracked[0].hook.as_ref(), Some(&hook));
+    assert_eq!(tracked[0].checked_at, Some(t));
     let other = repo("acme", "b", 2);
-    let err = store.set_hook(&bb(), &other.uuid, None).await.unwrap_err();
+    let err = store
+        .record_hook(&bb(), &other.uuid, None, t)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
     let removed = store.untrack(&bb(), &a.uuid).await.unwrap().unwrap();
     assert_eq!(removed.hook, Some(hook));

@@ -1,12 +1,28 @@
-//! Repository sync: webhook signatures and deliveries (the crawl and webhook reconciliation
-//! build on the REST layer in [`crate::api`]).
+//! Repository sync: listing every workspace's repositories, keeping exactly one webhook of ours
+//! on tracked repositories, and authenticating webhook deliveries.
+//!
+//! The engine talks to Bitbucket through two narrow traits, [`RepositoryCatalogue`] and
+//! [`HookApi`], so it can be tested against fakes.
 
+mod crawl;
+mod engine_tests;
 mod event;
 mod hook_plan;
+mod remote;
 mod signature;
+mod webhooks;
 
+pub use self::crawl::{
+    crawl, CrawlError, CrawlOptions, CrawlReport, Quiet, SyncObserver, WorkspaceResult,
+};
 pub use self::event::{EventError, EventPayload, RefChange, RefState, RepositoryRef, WebhookEvent};
 pub use self::hook_plan::{
     new_hook_secret, normalize_url, plan_hooks, DesiredHook, Hook, HookAction, HookPlan,
 };
+pub use self::remote::{
+    HookApi, HookRequest, RemoteError, RemoteErrorKind, RepositoryCatalogue, WorkspaceRef,
+};
 pub use self::signature::{sign, verify_signature, SignatureError};
+pub use self::webhooks::{
+    reconcile_all, reconcile_webhook, untrack, HookError, HookOutcome, HookReport, HooksSummary,
+};
