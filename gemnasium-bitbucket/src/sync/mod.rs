@@ -11,6 +11,7 @@ mod hook_plan;
 mod remote;
 mod signature;
 mod webhooks;
+mod wire;
 
 pub use self::crawl::{
     crawl, CrawlError, CrawlOptions, CrawlReport, Quiet, SyncObserver, WorkspaceResult,
@@ -25,4 +26,7 @@ pub use self::remote::{
 pub use self::signature::{sign, verify_signature, SignatureError};
 pub use self::webhooks::{
     reconcile_all, reconcile_webhook, untrack, HookError, HookOutcome, HookReport, HooksSummary,
+};
+pub use self::wire::{
+    HookBody, WireRepository, WorkspaceAccess, REPOSITORY_FIELDS, WORKSPACE_FIELDS,
 };
