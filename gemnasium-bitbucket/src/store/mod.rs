@@ -11,6 +11,8 @@
 //! provider that still has clients or sources fails unless cascade is asked for; re-creating an
 //! identical row is [`WriteOutcome::Unchanged`], a different one is [`StoreError::Conflict`].
 
+#[cfg(test)]
+mod conformance;
 mod error;
 mod location;
 mod memory;
@@ -20,6 +22,8 @@ mod repos;
 mod repos_conformance;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -210,7 +214,7 @@ pub trait TokenStore: Send + Sync {
 }
 
 /// Everything a backend provides. Implemented by every backend; use it as `Arc<dyn Store>`.
-pub trait Store: ProviderStore + ClientStore + SourceStore + TokenStore {
+pub trait Store: ProviderStore + ClientStore + SourceStore + TokenStore + RepoStore {
     /// `memory`, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data lives, with any password removed (safe to print).

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{ProviderStore, RepoStore, SourceStore, StoreError, WorkspaceListing, WriteOutcome};
+use super::{Store, StoreError, WorkspaceListing, WriteOutcome};
 use crate::model::{
     AccountUuid, HookRecord, Provider, ProviderName, RepoUuid, Repository, SecretText, Source,
 };
@@ -19,11 +19,8 @@ pub(crate) const CHECKS: &[&str] = &[
     "deleting_the_source_forgets_its_repositories",
 ];
 
-pub(crate) trait RepoBackend: ProviderStore + SourceStore + RepoStore {}
-impl<T: ProviderStore + SourceStore + RepoStore> RepoBackend for T {}
-
 /// Runs the check called `name` on `store`.
-pub(crate) async fn run(name: &str, store: &dyn RepoBackend) {
+pub(crate) async fn run(name: &str, store: &dyn Store) {
     match name {
         "listing_counts_new_updated_unchanged_gone" => listing_counts(store).await,
         "listing_needs_its_source" => listing_needs_its_source(store).await,
@@ -53,14 +50,14 @@ fn repo(workspace: &str, slug: &str, n: u32) -> Repository {
         full_name: format!("{workspace}/{slug}"),
         workspace: workspace.to_owned(),
         name: slug.to_owned(),
-        is_private: n % 2 == 0,
+        is_private: n.is_multiple_of(2),
         main_branch: Some("main".to_owned()),
         html_url: Some(format!("https://bitbucket.org/{workspace}/{slug}")),
         updated_on: DateTime::from_timestamp(1_700_000_000 + i64::from(n), 0),
     }
 }
 
-async fn with_source(store: &dyn RepoBackend) {
+async fn with_source(store: &dyn Store) {
     let provider = Provider::bitbucket_cloud();
     assert_eq!(
         store.create_provider(&provider).await.unwrap(),
@@ -79,7 +76,7 @@ async fn with_source(store: &dyn RepoBackend) {
 }
 
 async fn record(
-    store: &dyn RepoBackend,
+    store: &dyn Store,
     account_n: u8,
     workspace: &str,
     repositories: &[Repository],
@@ -99,7 +96,7 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
 }
 
-async fn listing_counts(store: &dyn RepoBackend) {
+async fn listing_counts(store: &dyn Store) {
     with_source(store).await;
     let t0 = now();
     let first = vec![
@@ -146,7 +143,7 @@ async fn listing_counts(store: &dyn RepoBackend) {
     assert_eq!(stored[2].last_seen, t0);
 }
 
-async fn listing_needs_its_source(store: &dyn RepoBackend) {
+async fn listing_needs_its_source(store: &dyn Store) {
     let err = record(store, 1, "acme", &[repo("acme", "a", 1)], now())
         .await
         .unwrap_err();
@@ -158,7 +155,7 @@ async fn listing_needs_its_source(store: &dyn RepoBackend) {
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
 }
 
-async fn other_scopes_untouched(store: &dyn RepoBackend) {
+async fn other_scopes_untouched(store: &dyn Store) {
     with_source(store).await;
     let t = now();
     record(store, 1, "acme", &[repo("acme", "a", 1)], t)
@@ -187,7 +184,7 @@ async fn other_scopes_untouched(store: &dyn RepoBackend) {
     assert_eq!(store.repositories(&bb(), None).await.unwrap().len(), 3);
 }
 
-async fn gone_come_back(store: &dyn RepoBackend) {
+async fn gone_come_back(store: &dyn Store) {
     with_source(store).await;
     let t = now();
     let a = repo("acme", "a", 1);
@@ -203,7 +200,7 @@ async fn gone_come_back(store: &dyn RepoBackend) {
     assert_eq!(stored[0].gone_since, None);
 }
 
-async fn tracking_and_hooks(store: &dyn RepoBackend) {
+async fn tracking_and_hooks(store: &dyn Store) {
     with_source(store).await;
     let a = repo("acme", "a", 1);
     assert_eq!(
@@ -242,7 +239,7 @@ async fn tracking_and_hooks(store: &dyn RepoBackend) {
     assert!(store.tracked(&bb()).await.unwrap().is_empty());
 }
 
-async fn delete_source_forgets(store: &dyn RepoBackend) {
+async fn delete_source_forgets(store: &dyn Store) {
     with_source(store).await;
     let a = repo("acme", "a", 1);
     record(store, 1, "acme", std::slice::from_ref(&a), now())

@@ -1,1 +1,254 @@
-//! Conversions between model types and the plain columns both SQL backends store.
+//! Rows as both SQL backends store them, and their conversion to and from the model.
+//!
+//! Times are unix seconds; `updated_on` is RFC 3339 text so that Bitbucket's microseconds
+//! survive a round trip (otherwise every sync would see every repository as "updated").
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{Entity, StoreError, StoredRepository, StoredToken, TrackedRepository};
+use crate::model::{
+    AccessToken, AccountInfo, Client, ClientSecret, HookRecord, ModelError, Provider, RefreshToken,
+    Repository, SecretText, ServiceUrl, Source, TokenKey, TokenSet,
+};
+
+fn invalid(entity: Entity, key: &str) -> impl FnOnce(ModelError) -> StoreError + '_ {
+    move |source| StoreError::InvalidRow {
+        entity,
+        key: key.to_owned(),
+        source,
+    }
+}
+
+pub(crate) fn to_unix(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+pub(crate) fn from_unix(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t, 0).unwrap_or_default()
+}
+
+/// Now, at the precision the SQL backends store.
+pub(crate) fn now() -> DateTime<Utc> {
+    from_unix(Utc::now().timestamp())
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProviderRow {
+    pub name: String,
+    pub kind: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub api_url: String,
+}
+
+impl ProviderRow {
+    pub fn into_model(self) -> Result<Provider, StoreError> {
+        let fail = invalid(Entity::Provider, &self.name);
+        let parse = || -> Result<Provider, ModelError> {
+            Ok(Provider {
+                name: self.name.parse()?,
+                kind: self.kind.parse()?,
+                authorize_url: ServiceUrl::parse("authorize URL", &self.authorize_url)?,
+                token_url: ServiceUrl::parse("token URL", &self.token_url)?,
+                api_url: ServiceUrl::parse("API URL", &self.api_url)?,
+            })
+        };
+        parse().map_err(fail)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    pub provider: String,
+    pub purpose: String,
+    pub key: String,
+    pub secret: String,
+    pub scopes: String,
+}
+
+impl ClientRow {
+    pub fn into_model(self) -> Result<Client, StoreError> {
+        let key = format!("{}/{}", self.provider, self.purpose);
+        let parse = || -> Result<Client, ModelError> {
+            Ok(Client {
+                provider: self.provider.parse()?,
+                purpose: self.purpose.parse()?,
+                key: self.key.parse()?,
+                secret: ClientSecret::new(self.secret)?,
+                scopes: self.scopes.parse()?,
+            })
+        };
+        parse().map_err(invalid(Entity::Client, &key))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SourceRow {
+    pub provider: String,
+    pub display_name: String,
+    pub kind: String,
+    pub api_url: String,
+}
+
+impl SourceRow {
+    pub fn into_model(self) -> Result<Source, StoreError> {
+        let fail = invalid(Entity::Source, &self.provider);
+        let parse = || -> Result<Source, ModelError> {
+            Ok(Source {
+                provider: self.provider.parse()?,
+                display_name: self.display_name.parse()?,
+                kind: self.kind.parse()?,
+                api_url: ServiceUrl::parse("API URL", &self.api_url)?,
+            })
+        };
+        parse().map_err(fail)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    pub provider: String,
+    pub purpose: String,
+    pub account_uuid: String,
+    pub account_id: Option<String>,
+    pub nickname: Option<String>,
+    pub display_name: Option<String>,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: Option<i64>,
+    pub scopes: String,
+    pub state: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub refreshed_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+impl TokenRow {
+    pub fn into_model(self) -> Result<StoredToken, StoreError> {
+        let key = format!("{}/{}/{}", self.provider, self.purpose, self.account_uuid);
+        let parse = || -> Result<StoredToken, ModelError> {
+            let account = self.account_uuid.parse()?;
+            Ok(StoredToken {
+                key: TokenKey {
+                    provider: self.provider.parse()?,
+                    purpose: self.purpose.parse()?,
+                    account: crate::model::AccountUuid::clone(&account),
+                },
+                account: AccountInfo {
+                    uuid: account,
+                    account_id: self.account_id,
+                    nickname: self.nickname,
+                    display_name: self.display_name,
+                },
+                tokens: TokenSet {
+                    access_token: AccessToken::new(self.access_token)?,
+                    refresh_token: self.refresh_token.map(RefreshToken::new).transpose()?,
+                    expires_at: self.expires_at.map(from_unix),
+                    // Lenient: a scope Bitbucket adds later must not make a stored token unreadable.
+                    scopes: crate::model::ScopeSet::parse_lenient(&self.scopes).0,
+                },
+                state: self.state.parse()?,
+                version: self.version,
+                created_at: from_unix(self.created_at),
+                refreshed_at: self.refreshed_at.map(from_unix),
+                last_error: self.last_error,
+            })
+        };
+        parse().map_err(invalid(Entity::Token, &key))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RepositoryRow {
+    pub source: String,
+    pub account_uuid: String,
+    pub uuid: String,
+    pub full_name: String,
+    pub workspace: String,
+    pub name: String,
+    pub is_private: bool,
+    pub main_branch: Option<String>,
+    pub html_url: Option<String>,
+    pub updated_on: Option<String>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub gone_since: Option<i64>,
+}
+
+pub(crate) fn updated_on_text(repo: &Repository) -> Option<String> {
+    repo.updated_on
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+impl RepositoryRow {
+    pub fn into_model(self) -> Result<StoredRepository, StoreError> {
+        let key = format!("{}/{}", self.source, self.full_name);
+        let parse = || -> Result<StoredRepository, ModelError> {
+            Ok(StoredRepository {
+                source: self.source.parse()?,
+                account: self.account_uuid.parse()?,
+                repository: Repository {
+                    uuid: self.uuid.parse()?,
+                    full_name: self.full_name,
+                    workspace: self.workspace,
+                    name: self.name,
+                    is_private: self.is_private,
+                    main_branch: self.main_branch,
+                    html_url: self.html_url,
+                    updated_on: self
+                        .updated_on
+                        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                        .map(|t| t.with_timezone(&Utc)),
+                },
+                first_seen: from_unix(self.first_seen),
+                last_seen: from_unix(self.last_seen),
+                gone_since: self.gone_since.map(from_unix),
+            })
+        };
+        parse().map_err(invalid(Entity::Repository, &key))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TrackedRow {
+    pub source: String,
+    pub uuid: String,
+    pub full_name: String,
+    pub hook_uuid: Option<String>,
+    pub hook_url: Option<String>,
+    pub hook_secret: Option<String>,
+    pub hook_events: Option<String>,
+    pub checked_at: Option<i64>,
+}
+
+impl TrackedRow {
+    pub fn into_model(self) -> Result<TrackedRepository, StoreError> {
+        let key = format!("{}/{}", self.source, self.full_name);
+        let parse = || -> Result<TrackedRepository, ModelError> {
+            let hook = match (self.hook_uuid, self.hook_url, self.hook_secret) {
+                (Some(uuid), Some(url), Some(secret)) => Some(HookRecord {
+                    uuid,
+                    url,
+                    secret: SecretText::new(secret)?,
+                    events: self
+                        .hook_events
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                }),
+                _ => None,
+            };
+            Ok(TrackedRepository {
+                source: self.source.parse()?,
+                uuid: self.uuid.parse()?,
+                full_name: self.full_name,
+                hook,
+                checked_at: self.checked_at.map(from_unix),
+            })
+        };
+        parse().map_err(invalid(Entity::Repository, &key))
+    }
+}

@@ -182,8 +182,10 @@ fn live(repos: &[crate::store::StoredRepository]) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn crawl_records_every_workspace_and_dedupes() {
-    let mut fake = Fake::default();
-    fake.workspaces = vec![ws("beta"), ws("acme"), ws("empty"), ws("acme")];
+    let mut fake = Fake {
+        workspaces: vec![ws("beta"), ws("acme"), ws("empty"), ws("acme")],
+        ..Fake::default()
+    };
     fake.repos.insert(
         "acme".into(),
         Ok(vec![
@@ -224,8 +226,10 @@ async fn crawl_records_every_workspace_and_dedupes() {
 
 #[tokio::test]
 async fn a_failed_workspace_keeps_its_previous_list() {
-    let mut fake = Fake::default();
-    fake.workspaces = vec![ws("acme"), ws("beta")];
+    let mut fake = Fake {
+        workspaces: vec![ws("acme"), ws("beta")],
+        ..Fake::default()
+    };
     fake.repos
         .insert("acme".into(), Ok(vec![repo("acme", "a", 1)]));
     fake.repos
@@ -269,8 +273,10 @@ async fn a_failed_workspace_keeps_its_previous_list() {
 
 #[tokio::test]
 async fn workspace_filter_and_unknown_workspace() {
-    let mut fake = Fake::default();
-    fake.workspaces = vec![ws("acme"), ws("beta")];
+    let mut fake = Fake {
+        workspaces: vec![ws("acme"), ws("beta")],
+        ..Fake::default()
+    };
     fake.repos
         .insert("acme".into(), Ok(vec![repo("acme", "a", 1)]));
     fake.repos
@@ -305,8 +311,10 @@ async fn dry_run_and_crash_before_write_leave_the_store_untouched() {
             panic!("simulated crash between fetch and write");
         }
     }
-    let mut fake = Fake::default();
-    fake.workspaces = vec![ws("acme")];
+    let mut fake = Fake {
+        workspaces: vec![ws("acme")],
+        ..Fake::default()
+    };
     fake.repos
         .insert("acme".into(), Ok(vec![repo("acme", "a", 1)]));
     let store = store().await;

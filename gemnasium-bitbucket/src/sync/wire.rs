@@ -133,6 +133,16 @@ pub struct HookBody<'a> {
     secret: Option<&'a str>,
 }
 
+impl std::fmt::Debug for HookBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookBody")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &self.secret.map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> From<&'a HookRequest<'a>> for HookBody<'a> {
     fn from(request: &'a HookRequest<'a>) -> Self {
         Self {

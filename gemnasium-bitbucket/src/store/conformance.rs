@@ -1,0 +1,550 @@
+//! One conformance suite, every backend: the same checks run on memory, SQLite and PostgreSQL.
+//!
+//! PostgreSQL checks need `DATABASE_URL`; without it they are skipped with a notice, except
+//! under CI (`CI` set), where a missing database is a failure rather than a silent skip.
+#![cfg(test)]
+
+use std::sync::Arc;
+
+use super::{DynStore, StoreError, Swap, WriteOutcome};
+use crate::model::{
+    AccessToken, AccountInfo, Client, ClientSecret, Provider, ProviderName, Purpose, RefreshToken,
+    ServiceUrl, Source, TokenKey, TokenSet, TokenState,
+};
+
+pub(crate) async fn open_memory() -> Option<DynStore> {
+    Some(Arc::new(super::MemoryStore::new()))
+}
+
+#[cfg(feature = "sqlite")]
+pub(crate) async fn open_sqlite() -> Option<DynStore> {
+    let dir = tempfile::tempdir().unwrap().keep();
+    Some(Arc::new(
+        super::SqliteStore::open(&dir.join("store.db"))
+            .await
+            .unwrap(),
+    ))
+}
+
+#[cfg(feature = "postgres")]
+pub(crate) async fn open_postgres() -> Option<DynStore> {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "DATABASE_URL must be set under CI: the PostgreSQL conformance tests may not skip"
+        );
+        eprintln!("skipping PostgreSQL conformance test: DATABASE_URL is not set");
+        return None;
+    };
+    let schema = format!("t_{:016x}", rand::random::<u64>());
+    Some(Arc::new(
+        super::PostgresStore::connect_in_schema(&url, &schema)
+            .await
+            .unwrap(),
+    ))
+}
+
+fn bb() -> ProviderName {
+    "bitbucket.org".parse().unwrap()
+}
+
+fn url(s: &str) -> ServiceUrl {
+    ServiceUrl::parse("URL", s).unwrap()
+}
+
+fn client(purpose: Purpose, key: &str) -> Client {
+    Client {
+        provider: bb(),
+        purpose,
+        key: key.parse().unwrap(),
+        secret: ClientSecret::new(format!("secret-of-{key}")).unwrap(),
+        scopes: purpose.recommended_scopes(),
+    }
+}
+
+fn source(display: &str) -> Source {
+    Source {
+        provider: bb(),
+        display_name: display.parse().unwrap(),
+        kind: crate::model::ProviderKind::Bitbucket,
+        api_url: url("https://api.bitbucket.org"),
+    }
+}
+
+fn account(n: u8) -> AccountInfo {
+    AccountInfo {
+        uuid: format!("{{0000000{n}-0000-4000-8000-000000000000}}")
+            .parse()
+            .unwrap(),
+        account_id: Some(format!("557058:{n}")),
+        nickname: Some(format!("user{n}")),
+        display_name: Some(format!("User {n}")),
+    }
+}
+
+fn tokens(tag: &str) -> TokenSet {
+    TokenSet {
+        access_token: AccessToken::new(format!("access-{tag}")).unwrap(),
+        refresh_token: Some(RefreshToken::new(format!("refresh-{tag}")).unwrap()),
+        expires_at: chrono::DateTime::from_timestamp(2_000_000_000, 0),
+        scopes: "repository,webhook".parse().unwrap(),
+    }
+}
+
+fn key(purpose: Purpose, n: u8) -> TokenKey {
+    TokenKey {
+        provider: bb(),
+        purpose,
+        account: account(n).uuid,
+    }
+}
+
+async fn with_provider(s: &DynStore) {
+    assert_eq!(
+        s.create_provider(&Provider::bitbucket_cloud())
+            .await
+            .unwrap(),
+        WriteOutcome::Created
+    );
+}
+
+pub(crate) async fn provider_create_is_idempotent_and_conflicts(s: DynStore) {
+    let p = Provider::bitbucket_cloud();
+    assert_eq!(s.create_provider(&p).await.unwrap(), WriteOutcome::Created);
+    assert_eq!(
+        s.create_provider(&p).await.unwrap(),
+        WriteOutcome::Unchanged
+    );
+    let other = p.clone().with_api_url(url("https://api.example.org"));
+    let err = s.create_provider(&other).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert!(err.to_string().contains("bitbucket.org"), "{err}");
+    assert_eq!(
+        s.provider(&bb()).await.unwrap(),
+        Some(p),
+        "a conflict changes nothing"
+    );
+}
+
+pub(crate) async fn clients_and_sources_need_their_provider(s: DynStore) {
+    let err = s
+        .create_client(&client(Purpose::Login, "K"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::MissingProvider { .. }), "{err}");
+    let err = s
+        .create_source(&source("Bitbucket Cloud"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::MissingProvider { .. }), "{err}");
+    assert!(s.clients(None).await.unwrap().is_empty());
+    assert!(s.sources().await.unwrap().is_empty());
+}
+
+pub(crate) async fn one_client_per_provider_and_purpose(s: DynStore) {
+    with_provider(&s).await;
+    assert_eq!(
+        s.create_client(&client(Purpose::Login, "K")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        s.create_client(&client(Purpose::Sync, "K")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        s.create_client(&client(Purpose::Login, "K")).await.unwrap(),
+        WriteOutcome::Unchanged
+    );
+    let err = s
+        .create_client(&client(Purpose::Login, "OTHER"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(
+        s.client(&bb(), Purpose::Login).await.unwrap(),
+        Some(client(Purpose::Login, "K"))
+    );
+    let purposes: Vec<_> = s
+        .clients(Some(&bb()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.purpose)
+        .collect();
+    assert_eq!(purposes, [Purpose::Login, Purpose::Sync]);
+    let elsewhere: ProviderName = "example.org".parse().unwrap();
+    assert!(s.clients(Some(&elsewhere)).await.unwrap().is_empty());
+}
+
+pub(crate) async fn one_source_per_provider(s: DynStore) {
+    with_provider(&s).await;
+    assert_eq!(
+        s.create_source(&source("Bitbucket Cloud")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        s.create_source(&source("Bitbucket Cloud")).await.unwrap(),
+        WriteOutcome::Unchanged
+    );
+    let err = s.create_source(&source("Other name")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(s.sources().await.unwrap(), [source("Bitbucket Cloud")]);
+}
+
+pub(crate) async fn updates_report_not_found_unchanged_and_updated(s: DynStore) {
+    let p = Provider::bitbucket_cloud();
+    assert!(matches!(
+        s.update_provider(&p).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.update_client(&client(Purpose::Login, "K")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.update_source(&source("X")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    with_provider(&s).await;
+    assert_eq!(
+        s.update_provider(&p).await.unwrap(),
+        WriteOutcome::Unchanged
+    );
+    let moved = p.clone().with_api_url(url("https://api.example.org"));
+    assert_eq!(
+        s.update_provider(&moved).await.unwrap(),
+        WriteOutcome::Updated
+    );
+    assert_eq!(s.provider(&bb()).await.unwrap(), Some(moved));
+
+    assert_eq!(
+        s.create_client(&client(Purpose::Sync, "K")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        s.update_client(&client(Purpose::Sync, "K")).await.unwrap(),
+        WriteOutcome::Unchanged
+    );
+    let mut rotated = client(Purpose::Sync, "K");
+    rotated.secret = ClientSecret::new("new secret ✓ with spaces & symbols").unwrap();
+    rotated.scopes = "repository,webhook,account".parse().unwrap();
+    assert_eq!(
+        s.update_client(&rotated).await.unwrap(),
+        WriteOutcome::Updated
+    );
+    assert_eq!(s.client(&bb(), Purpose::Sync).await.unwrap(), Some(rotated));
+
+    assert_eq!(
+        s.create_source(&source("A")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        s.update_source(&source("B")).await.unwrap(),
+        WriteOutcome::Updated
+    );
+    assert_eq!(s.source(&bb()).await.unwrap(), Some(source("B")));
+}
+
+pub(crate) async fn deleting_a_used_provider_needs_cascade(s: DynStore) {
+    let missing: ProviderName = "nowhere.org".parse().unwrap();
+    assert!(matches!(
+        s.delete_provider(&missing, true).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    with_provider(&s).await;
+    assert_eq!(
+        s.create_client(&client(Purpose::Login, "K")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        s.create_client(&client(Purpose::Sync, "K")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        s.create_source(&source("S")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    let _ = s
+        .put_token(&bb(), Purpose::Sync, &account(1), &tokens("a"))
+        .await
+        .unwrap();
+    let err = s.delete_provider(&bb(), false).await.unwrap_err();
+    match &err {
+        StoreError::ProviderInUse {
+            clients, sources, ..
+        } => assert_eq!((*clients, *sources), (2, 1)),
+        other => panic!("expected ProviderInUse, got {other}"),
+    }
+    assert!(err.to_string().contains("cascade"), "{err}");
+    assert_eq!(
+        s.clients(None).await.unwrap().len(),
+        2,
+        "refused delete changes nothing"
+    );
+    let removed = s.delete_provider(&bb(), true).await.unwrap();
+    assert_eq!(
+        (removed.clients, removed.sources, removed.tokens),
+        (2, 1, 1)
+    );
+    assert!(s.providers().await.unwrap().is_empty());
+    assert!(s.clients(None).await.unwrap().is_empty());
+    assert!(s.sources().await.unwrap().is_empty());
+    assert!(s.tokens(None).await.unwrap().is_empty());
+    // An unused provider needs no cascade.
+    with_provider(&s).await;
+    assert_eq!(
+        s.delete_provider(&bb(), false).await.unwrap(),
+        super::Removed::default()
+    );
+}
+
+pub(crate) async fn deleting_a_client_drops_its_tokens(s: DynStore) {
+    with_provider(&s).await;
+    assert!(matches!(
+        s.delete_client(&bb(), Purpose::Login).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        s.create_client(&client(Purpose::Login, "K")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        s.create_client(&client(Purpose::Sync, "K")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    let _ = s
+        .put_token(&bb(), Purpose::Login, &account(1), &tokens("l"))
+        .await
+        .unwrap();
+    let _ = s
+        .put_token(&bb(), Purpose::Sync, &account(1), &tokens("s"))
+        .await
+        .unwrap();
+    s.delete_client(&bb(), Purpose::Login).await.unwrap();
+    let left: Vec<_> = s
+        .tokens(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.key.purpose)
+        .collect();
+    assert_eq!(left, [Purpose::Sync]);
+}
+
+pub(crate) async fn tokens_are_versioned_compare_and_swap(s: DynStore) {
+    with_provider(&s).await;
+    let err = s
+        .put_token(&bb(), Purpose::Sync, &account(1), &tokens("a"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound { .. }),
+        "put_token needs its client: {err}"
+    );
+    assert_eq!(
+        s.create_client(&client(Purpose::Sync, "K")).await.unwrap(),
+        WriteOutcome::Created
+    );
+    let first = s
+        .put_token(&bb(), Purpose::Sync, &account(1), &tokens("a"))
+        .await
+        .unwrap();
+    assert_eq!((first.version, first.state), (1, TokenState::Active));
+    assert_eq!(first.account, account(1));
+    assert_eq!(
+        s.token(&key(Purpose::Sync, 1)).await.unwrap(),
+        Some(first.clone())
+    );
+
+    let Swap::Swapped(second) = s
+        .swap_token(&key(Purpose::Sync, 1), 1, &tokens("b"))
+        .await
+        .unwrap()
+    else {
+        panic!("first swap must win")
+    };
+    assert_eq!(second.version, 2);
+    assert_eq!(second.tokens, tokens("b"));
+    assert!(second.refreshed_at.is_some());
+    // The loser of a race sees the winner's tokens and writes nothing.
+    match s
+        .swap_token(&key(Purpose::Sync, 1), 1, &tokens("c"))
+        .await
+        .unwrap()
+    {
+        Swap::Stale(Some(current)) => assert_eq!(current.tokens, tokens("b")),
+        other => panic!("expected a stale swap, got {other:?}"),
+    }
+    assert!(matches!(
+        s.swap_token(&key(Purpose::Sync, 9), 1, &tokens("x"))
+            .await
+            .unwrap(),
+        Swap::Stale(None)
+    ));
+
+    assert!(matches!(
+        s.mark_needs_reauth(&key(Purpose::Sync, 1), 1, "old")
+            .await
+            .unwrap(),
+        Swap::Stale(_)
+    ));
+    let Swap::Swapped(dead) = s
+        .mark_needs_reauth(&key(Purpose::Sync, 1), 2, "Invalid refresh_token")
+        .await
+        .unwrap()
+    else {
+        panic!("mark must win")
+    };
+    assert_eq!((dead.state, dead.version), (TokenState::NeedsReauth, 3));
+    assert_eq!(dead.last_error.as_deref(), Some("Invalid refresh_token"));
+    // A new authorization replaces it and makes it usable again.
+    let fresh = s
+        .put_token(&bb(), Purpose::Sync, &account(1), &tokens("d"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (fresh.state, fresh.version, fresh.last_error),
+        (TokenState::Active, 4, None)
+    );
+
+    assert!(s.delete_token(&key(Purpose::Sync, 1)).await.unwrap());
+    assert!(!s.delete_token(&key(Purpose::Sync, 1)).await.unwrap());
+}
+
+pub(crate) async fn long_tokens_and_odd_secrets_round_trip(s: DynStore) {
+    with_provider(&s).await;
+    let mut c = client(Purpose::Sync, "K");
+    c.secret = ClientSecret::new("ünïcødé 'quotes' \"double\" ; DROP TABLE clients; --").unwrap();
+    assert_eq!(s.create_client(&c).await.unwrap(), WriteOutcome::Created);
+    assert_eq!(s.client(&bb(), Purpose::Sync).await.unwrap(), Some(c));
+    let long = TokenSet {
+        access_token: AccessToken::new("a".repeat(3000)).unwrap(),
+        refresh_token: Some(RefreshToken::new("r".repeat(3000)).unwrap()),
+        expires_at: None,
+        scopes: "repository".parse().unwrap(),
+    };
+    let stored = s
+        .put_token(&bb(), Purpose::Sync, &account(2), &long)
+        .await
+        .unwrap();
+    assert_eq!(stored.tokens, long);
+    assert_eq!(
+        s.token(&key(Purpose::Sync, 2))
+            .await
+            .unwrap()
+            .unwrap()
+            .tokens,
+        long
+    );
+}
+
+pub(crate) async fn lists_are_ordered(s: DynStore) {
+    for name in ["zeta.org", "alpha.org", "bitbucket.org"] {
+        let mut p = Provider::bitbucket_cloud();
+        p.name = name.parse().unwrap();
+        assert_eq!(s.create_provider(&p).await.unwrap(), WriteOutcome::Created);
+    }
+    let names: Vec<_> = s
+        .providers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    assert_eq!(names, ["alpha.org", "bitbucket.org", "zeta.org"]);
+}
+
+pub(crate) async fn concurrent_creates_agree(s: DynStore) {
+    with_provider(&s).await;
+    let same = (0..16).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move { s.create_client(&client(Purpose::Login, "K")).await })
+    });
+    let results: Vec<_> = futures::future::join_all(same)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert_eq!(
+        results
+            .iter()
+            .filter(|o| **o == WriteOutcome::Created)
+            .count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        results
+            .iter()
+            .filter(|o| **o == WriteOutcome::Unchanged)
+            .count(),
+        15
+    );
+
+    let different = (0..16).map(|i| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.create_client(&client(Purpose::Sync, &format!("K{i}")))
+                .await
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(different)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let created = results
+        .iter()
+        .filter(|r| matches!(r, Ok(WriteOutcome::Created)))
+        .count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Conflict { .. })))
+        .count();
+    assert_eq!((created, conflicts), (1, 15), "{results:?}");
+}
+
+pub(crate) async fn repository_checks(s: DynStore) {
+    for name in super::repos_conformance::CHECKS {
+        // Each check wants an empty store; clear what the previous one created.
+        if s.provider(&bb()).await.unwrap().is_some() {
+            let _ = s.delete_provider(&bb(), true).await.unwrap();
+        }
+        super::repos_conformance::run(name, &*s).await;
+    }
+}
+
+macro_rules! store_suite {
+    ($backend:ident, $open:path) => {
+        mod $backend {
+            macro_rules! check {
+                ($name:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        if let Some(store) = $open().await {
+                            super::$name(store).await;
+                        }
+                    }
+                };
+            }
+            check!(provider_create_is_idempotent_and_conflicts);
+            check!(clients_and_sources_need_their_provider);
+            check!(one_client_per_provider_and_purpose);
+            check!(one_source_per_provider);
+            check!(updates_report_not_found_unchanged_and_updated);
+            check!(deleting_a_used_provider_needs_cascade);
+            check!(deleting_a_client_drops_its_tokens);
+            check!(tokens_are_versioned_compare_and_swap);
+            check!(long_tokens_and_odd_secrets_round_trip);
+            check!(lists_are_ordered);
+            check!(concurrent_creates_agree);
+            check!(repository_checks);
+        }
+    };
+}
+
+store_suite!(memory, super::open_memory);
+#[cfg(feature = "sqlite")]
+store_suite!(sqlite, super::open_sqlite);
+#[cfg(feature = "postgres")]
+store_suite!(postgres, super::open_postgres);
