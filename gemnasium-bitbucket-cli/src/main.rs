@@ -1,1 +1,5 @@
-fn main() {}
+//! `gemnasium-bitbucket`: see the `gemnasium_bitbucket_cli` library for everything.
+
+fn main() -> std::process::ExitCode {
+    gemnasium_bitbucket_cli::main()
+}

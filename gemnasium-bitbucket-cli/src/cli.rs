@@ -1,0 +1,258 @@
+//! The command line, declared with clap. Parsing only: commands live in `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::secret_input::SecretFlags;
+
+const AFTER_HELP: &str = "\
+Gemnasium's documented set-up runs verbatim through links made by `gemnasium-bitbucket links DIR`:
+  auth provider create bitbucket.org bitbucket https://bitbucket.org/site/oauth2/authorize https://bitbucket.org/site/oauth2/access_token
+  auth clients create bitbucket.org login KEY SECRET account,email
+  auth clients create bitbucket.org sync KEY SECRET repository,webhook
+  repo-syncer sources create bitbucket.org \"Bitbucket Cloud\" bitbucket https://api.bitbucket.org
+
+KEY and SECRET come from the OAuth consumer: Bitbucket → Workspace settings → Apps and features →
+OAuth consumers. Its callback URL must be {homepage}/auth/auth/bitbucket.org.";
+
+/// Configure Gemnasium's Bitbucket Cloud integration: OAuth providers, clients and sources.
+#[derive(Debug, Parser)]
+#[command(name = "gemnasium-bitbucket", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Where configuration is stored: sqlite://PATH, postgres://USER@HOST/DB or memory:
+    /// [default: sqlite:// in the user's data directory, e.g. ~/.local/share/gemnasium-bitbucket/store.db]
+    #[arg(long, env = "GEMNASIUM_STORE", global = true, value_name = "URL")]
+    pub store: Option<String>,
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// OAuth providers and clients (sign-in and repository access).
+    Auth(AuthArgs),
+    /// Sources of repositories that Gemnasium offers to import.
+    #[command(name = "repo-syncer")]
+    RepoSyncer(RepoSyncerArgs),
+    /// Create `auth`, `repo-syncer` and `configure` links to this program in DIR, so that
+    /// Gemnasium's documented commands run verbatim (put DIR on your PATH).
+    #[command(
+        after_help = "Example:\n  gemnasium-bitbucket links ~/.local/bin\n  auth provider list"
+    )]
+    Links {
+        /// Directory for the links (created if missing).
+        dir: PathBuf,
+        /// Replace existing files of those names.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    #[command(subcommand)]
+    pub command: AuthCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// OAuth providers: where users authorize and tokens come from.
+    Provider {
+        #[command(subcommand)]
+        command: ProviderCommand,
+    },
+    /// OAuth clients: a consumer's key and secret for signing in (login) or syncing (sync).
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Add a provider. Re-running with the same values does nothing.
+    #[command(
+        after_help = "Example:\n  auth provider create bitbucket.org bitbucket https://bitbucket.org/site/oauth2/authorize https://bitbucket.org/site/oauth2/access_token"
+    )]
+    Create {
+        /// Unique name, such as bitbucket.org.
+        name: String,
+        /// Kind of service: bitbucket.
+        kind: String,
+        /// Authorization endpoint, https://bitbucket.org/site/oauth2/authorize for Bitbucket Cloud.
+        authorize_url: String,
+        /// Token endpoint, https://bitbucket.org/site/oauth2/access_token for Bitbucket Cloud.
+        token_url: String,
+        /// REST API origin [default for bitbucket: https://api.bitbucket.org].
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+    },
+    /// List providers.
+    List,
+    /// Show one provider.
+    Show {
+        /// The provider's name.
+        name: String,
+    },
+    /// Change a provider's URLs.
+    Update {
+        /// The provider's name.
+        name: String,
+        /// New authorization endpoint.
+        #[arg(long, value_name = "URL")]
+        authorize_url: Option<String>,
+        /// New token endpoint.
+        #[arg(long, value_name = "URL")]
+        token_url: Option<String>,
+        /// New REST API origin.
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+    },
+    /// Delete a provider (refused while clients or sources use it, unless --cascade).
+    Delete {
+        /// The provider's name.
+        name: String,
+        /// Also delete its clients, sources, stored tokens and repositories.
+        #[arg(long)]
+        cascade: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Record an OAuth consumer's key and secret for one purpose. Re-running with the same values
+    /// does nothing.
+    #[command(after_help = "\
+Examples:
+  auth clients create bitbucket.org login KEY SECRET account,email
+  auth clients create bitbucket.org sync KEY SECRET repository,webhook
+  printf %s \"$SECRET\" | auth clients create bitbucket.org sync KEY - repository,webhook
+  auth clients create bitbucket.org sync KEY repository,webhook --secret-env BB_SECRET
+
+SCOPES must mirror the boxes ticked on the consumer (Bitbucket grants those, whatever is asked):
+login needs account (and email for sign-up); sync needs repository and webhook.")]
+    Create {
+        /// The provider, such as bitbucket.org.
+        provider: String,
+        /// login (sign users in) or sync (list repositories, install webhooks).
+        purpose: String,
+        /// The consumer's Key.
+        key: String,
+        /// The consumer's Secret, or `-` to read it from standard input. Leave it out with
+        /// --secret-stdin or --secret-env.
+        secret: String,
+        /// Scopes ticked on the consumer, comma or space separated, such as account,email.
+        scopes: Option<String>,
+        #[command(flatten)]
+        secret_flags: SecretFlags,
+        /// Record the client even if its scopes do not cover its purpose.
+        #[arg(long)]
+        allow_missing_scopes: bool,
+    },
+    /// List clients, of all providers or of one.
+    List {
+        /// Only this provider's clients.
+        provider: Option<String>,
+    },
+    /// Show one client (the secret only as a fingerprint).
+    Show {
+        /// The provider.
+        provider: String,
+        /// login or sync.
+        purpose: String,
+    },
+    /// Change a client's key, secret or scopes.
+    #[command(
+        after_help = "Example:\n  auth clients update bitbucket.org sync --secret-stdin < secret.txt"
+    )]
+    Update {
+        /// The provider.
+        provider: String,
+        /// login or sync.
+        purpose: String,
+        /// New consumer key.
+        #[arg(long)]
+        key: Option<String>,
+        /// New consumer secret, or `-` to read it from standard input.
+        #[arg(long)]
+        secret: Option<String>,
+        #[command(flatten)]
+        secret_flags: SecretFlags,
+        /// New scopes, comma or space separated.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Accept scopes that do not cover the purpose.
+        #[arg(long)]
+        allow_missing_scopes: bool,
+    },
+    /// Delete a client and the tokens users granted it.
+    Delete {
+        /// The provider.
+        provider: String,
+        /// login or sync.
+        purpose: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RepoSyncerArgs {
+    #[command(subcommand)]
+    pub command: RepoSyncerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoSyncerCommand {
+    /// Sources of repositories, one per provider.
+    Sources {
+        #[command(subcommand)]
+        command: SourcesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Add a source. Re-running with the same values does nothing.
+    #[command(
+        after_help = "Example:\n  repo-syncer sources create bitbucket.org \"Bitbucket Cloud\" bitbucket https://api.bitbucket.org"
+    )]
+    Create {
+        /// The provider whose users' repositories it lists, such as bitbucket.org.
+        provider: String,
+        /// The label users see, such as "Bitbucket Cloud".
+        display_name: String,
+        /// Kind of service: bitbucket.
+        kind: String,
+        /// REST API origin, https://api.bitbucket.org for Bitbucket Cloud.
+        api_url: String,
+    },
+    /// List sources.
+    List,
+    /// Show one source.
+    Show {
+        /// The source's provider.
+        provider: String,
+    },
+    /// Change a source's display name or API URL.
+    Update {
+        /// The source's provider.
+        provider: String,
+        /// New label.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// New REST API origin.
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+    },
+    /// Delete a source.
+    Delete {
+        /// The source's provider.
+        provider: String,
+    },
+}

@@ -1,0 +1,75 @@
+//! The command line of `gemnasium-bitbucket`: configure Gemnasium's Bitbucket Cloud integration.
+//!
+//! A thin layer over the `gemnasium-bitbucket` library: parse arguments, call the library, print.
+//! Invoked through a link named `auth`, `repo-syncer` or `configure`, it acts as that command,
+//! so Gemnasium's documented commands run verbatim. This crate is a library only so that the
+//! workspace's end-to-end tests can build the same program; [`main`] is the whole interface.
+
+mod cli;
+mod cmd;
+mod error;
+mod output;
+mod secret_input;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+
+/// Names under which the binary acts as one of its subcommands (see `links`).
+pub(crate) const MULTICALL_NAMES: [&str; 3] = ["auth", "repo-syncer", "configure"];
+
+/// `argv`, with the subcommand inserted when invoked through a multi-call link.
+fn multicall_args() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .map(str::to_owned);
+    if let Some(name) = invoked_as.filter(|n| MULTICALL_NAMES.contains(&n.as_str())) {
+        // Usage messages then read `gemnasium-bitbucket auth …`, not `auth auth …`.
+        args[0] = OsString::from("gemnasium-bitbucket");
+        args.insert(1, OsString::from(name));
+    }
+    args
+}
+
+/// Runs the program with the process's arguments and returns its exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse_from(multicall_args());
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cmd::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => error::report(&e),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GEMNASIUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}
