@@ -440,6 +440,7 @@ mod tests {
             created_at: now - Duration::days(age_days),
             refreshed_at: None,
             last_error: Some("Invalid refresh_token".into()),
+            lease_until: None,
         };
         let findings = check_tokens(
             &[

@@ -40,6 +40,7 @@ CREATE TABLE tokens (
     created_at BIGINT NOT NULL,
     refreshed_at BIGINT,
     last_error TEXT,
+    lease_until BIGINT,
     PRIMARY KEY (provider, purpose, account_uuid),
     FOREIGN KEY (provider, purpose) REFERENCES clients (provider, purpose) ON DELETE CASCADE
 );

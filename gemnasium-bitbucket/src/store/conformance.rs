@@ -407,6 +407,71 @@ pub(crate) async fn tokens_are_versioned_compare_and_swap(s: DynStore) {
         (TokenState::Active, 4, None)
     );
 
+    // Leases: one claimer at a time, until it swaps, releases, or the lease runs out.
+    let now = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+    let until = now + chrono::Duration::seconds(30);
+    let Swap::Swapped(leased) = s
+        .claim_refresh(&key(Purpose::Sync, 1), 4, now, until)
+        .await
+        .unwrap()
+    else {
+        panic!("the first claim wins")
+    };
+    assert_eq!((leased.version, leased.lease_until), (5, Some(until)));
+    assert_eq!(
+        leased.tokens,
+        tokens("d"),
+        "a claim does not touch the tokens"
+    );
+    assert!(
+        matches!(
+            s.claim_refresh(&key(Purpose::Sync, 1), 5, now, until)
+                .await
+                .unwrap(),
+            Swap::Stale(_)
+        ),
+        "a running lease blocks"
+    );
+    let later = until + chrono::Duration::seconds(1);
+    let Swap::Swapped(taken_over) = s
+        .claim_refresh(
+            &key(Purpose::Sync, 1),
+            5,
+            later,
+            later + chrono::Duration::seconds(30),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("an expired lease can be taken over")
+    };
+    let Swap::Swapped(released) = s
+        .release_refresh(&key(Purpose::Sync, 1), taken_over.version)
+        .await
+        .unwrap()
+    else {
+        panic!("the holder releases")
+    };
+    assert_eq!(released.lease_until, None);
+    let Swap::Swapped(leased) = s
+        .claim_refresh(&key(Purpose::Sync, 1), released.version, now, until)
+        .await
+        .unwrap()
+    else {
+        panic!("claimable again")
+    };
+    let Swap::Swapped(refreshed) = s
+        .swap_token(&key(Purpose::Sync, 1), leased.version, &tokens("e"))
+        .await
+        .unwrap()
+    else {
+        panic!("the holder swaps")
+    };
+    assert_eq!(
+        (refreshed.lease_until, refreshed.tokens.clone()),
+        (None, tokens("e"))
+    );
+
     assert!(s.delete_token(&key(Purpose::Sync, 1)).await.unwrap());
     assert!(!s.delete_token(&key(Purpose::Sync, 1)).await.unwrap());
 }

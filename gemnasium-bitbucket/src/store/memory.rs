@@ -331,6 +331,7 @@ impl TokenStore for MemoryStore {
             created_at: Utc::now(),
             refreshed_at: None,
             last_error: None,
+            lease_until: None,
         };
         state.tokens.insert(key, stored.clone());
         Ok(stored)
@@ -367,6 +368,44 @@ impl TokenStore for MemoryStore {
                 stored.version += 1;
                 stored.refreshed_at = Some(Utc::now());
                 stored.last_error = None;
+                stored.lease_until = None;
+                Ok(Swap::Swapped(stored.clone()))
+            }
+            other => Ok(Swap::Stale(other.map(|s| s.clone()))),
+        }
+    }
+
+    async fn claim_refresh(
+        &self,
+        key: &TokenKey,
+        expected_version: i64,
+        now: chrono::DateTime<Utc>,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<Swap, StoreError> {
+        let mut state = self.lock();
+        match state.tokens.get_mut(key) {
+            Some(stored)
+                if stored.version == expected_version
+                    && stored.lease_until.is_none_or(|l| l <= now) =>
+            {
+                stored.version += 1;
+                stored.lease_until = Some(until);
+                Ok(Swap::Swapped(stored.clone()))
+            }
+            other => Ok(Swap::Stale(other.map(|s| s.clone()))),
+        }
+    }
+
+    async fn release_refresh(
+        &self,
+        key: &TokenKey,
+        expected_version: i64,
+    ) -> Result<Swap, StoreError> {
+        let mut state = self.lock();
+        match state.tokens.get_mut(key) {
+            Some(stored) if stored.version == expected_version => {
+                stored.version += 1;
+                stored.lease_until = None;
                 Ok(Swap::Swapped(stored.clone()))
             }
             other => Ok(Swap::Stale(other.map(|s| s.clone()))),
@@ -384,6 +423,7 @@ impl TokenStore for MemoryStore {
             Some(stored) if stored.version == expected_version => {
                 stored.state = TokenState::NeedsReauth;
                 stored.version += 1;
+                stored.lease_until = None;
                 stored.last_error = Some(reason.to_owned());
                 Ok(Swap::Swapped(stored.clone()))
             }

@@ -164,6 +164,8 @@ pub struct StoredToken {
     pub refreshed_at: Option<DateTime<Utc>>,
     /// Why the token needs re-authorization, when it does. Never contains a token.
     pub last_error: Option<String>,
+    /// While set and in the future, one process holds the right to spend the refresh token.
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 /// The result of a compare-and-swap on a stored token.
@@ -195,12 +197,30 @@ pub trait TokenStore: Send + Sync {
     async fn tokens(&self, provider: Option<&ProviderName>)
         -> Result<Vec<StoredToken>, StoreError>;
     /// Writes refreshed `tokens` (access and refresh together) only if the stored version is
-    /// still `expected_version`; sets `refreshed_at` and state `active`.
+    /// still `expected_version`; sets `refreshed_at`, state `active`, and ends any lease.
     async fn swap_token(
         &self,
         key: &TokenKey,
         expected_version: i64,
         tokens: &TokenSet,
+    ) -> Result<Swap, StoreError>;
+    /// Claims the right to spend the refresh token until `until`, if the version is still
+    /// `expected_version` and no other lease is running at `now`. Only the claimer calls
+    /// Bitbucket; its [`swap_token`](Self::swap_token) (or
+    /// [`release_refresh`](Self::release_refresh)) ends the lease. A crashed claimer's lease
+    /// simply runs out.
+    async fn claim_refresh(
+        &self,
+        key: &TokenKey,
+        expected_version: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Swap, StoreError>;
+    /// Ends a lease without new tokens (the refresh failed in a way that may pass).
+    async fn release_refresh(
+        &self,
+        key: &TokenKey,
+        expected_version: i64,
     ) -> Result<Swap, StoreError>;
     /// Marks the token `needs_reauth` with `reason` if the version is still `expected_version`.
     async fn mark_needs_reauth(

@@ -122,6 +122,7 @@ pub(crate) struct TokenRow {
     pub created_at: i64,
     pub refreshed_at: Option<i64>,
     pub last_error: Option<String>,
+    pub lease_until: Option<i64>,
 }
 
 impl TokenRow {
@@ -153,6 +154,7 @@ impl TokenRow {
                 created_at: from_unix(self.created_at),
                 refreshed_at: self.refreshed_at.map(from_unix),
                 last_error: self.last_error,
+                lease_until: self.lease_until.map(from_unix),
             })
         };
         parse().map_err(invalid(Entity::Token, &key))

@@ -83,7 +83,7 @@ macro_rules! impl_sql_store {
             .transpose()
         }
 
-        const TOKEN_COLUMNS: &str = "provider, purpose, account_uuid, account_id, nickname, display_name, access_token, refresh_token, expires_at, scopes, state, version, created_at, refreshed_at, last_error";
+        const TOKEN_COLUMNS: &str = "provider, purpose, account_uuid, account_id, nickname, display_name, access_token, refresh_token, expires_at, scopes, state, version, created_at, refreshed_at, last_error, lease_until";
 
         async fn fetch_token(tx: &mut Tx, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
             sqlx::query_as::<_, TokenRow>(&format!(
@@ -444,6 +444,35 @@ macro_rules! impl_sql_store {
             }
         }
 
+        impl $store {
+            /// Runs a compare-and-swap `statement` ($1-$3 key, $4 version, then `extra` as $5,
+            /// $6) and reports the outcome with the row as it is afterwards.
+            async fn token_cas(
+                &self,
+                key: &TokenKey,
+                statement: &'static str,
+                expected_version: i64,
+                extra: Option<(i64, i64)>,
+            ) -> Result<Swap, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut query = sqlx::query(statement)
+                    .bind(key.provider.as_str())
+                    .bind(key.purpose.as_str())
+                    .bind(key.account.as_str())
+                    .bind(expected_version);
+                if let Some((a, b)) = extra {
+                    query = query.bind(a).bind(b);
+                }
+                let changed = query.execute(&mut *tx).await?.rows_affected();
+                let current = fetch_token(&mut tx, key).await?;
+                tx.commit().await?;
+                Ok(match (changed, current) {
+                    (1, Some(stored)) => Swap::Swapped(stored),
+                    (_, current) => Swap::Stale(current),
+                })
+            }
+        }
+
         #[async_trait::async_trait]
         impl TokenStore for $store {
             async fn put_token(
@@ -467,10 +496,11 @@ macro_rules! impl_sql_store {
                 };
                 let version = fetch_token(&mut tx, &key).await?.map_or(0, |t| t.version) + 1;
                 sqlx::query(&format!(
-                    "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL) \
+                    "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, NULL) \
                      ON CONFLICT (provider, purpose, account_uuid) DO UPDATE SET \
                      account_id = $4, nickname = $5, display_name = $6, access_token = $7, refresh_token = $8, \
-                     expires_at = $9, scopes = $10, state = $11, version = $12, created_at = $13, refreshed_at = NULL, last_error = NULL"
+                     expires_at = $9, scopes = $10, state = $11, version = $12, created_at = $13, refreshed_at = NULL, \
+                     last_error = NULL, lease_until = NULL"
                 ))
                 .bind(provider.as_str())
                 .bind(purpose.as_str())
@@ -524,7 +554,7 @@ macro_rules! impl_sql_store {
                 let mut tx = self.begin_write().await?;
                 let swapped = sqlx::query(
                     "UPDATE tokens SET access_token = $4, refresh_token = $5, expires_at = $6, scopes = $7, \
-                     state = $8, version = version + 1, refreshed_at = $9, last_error = NULL \
+                     state = $8, version = version + 1, refreshed_at = $9, last_error = NULL, lease_until = NULL \
                      WHERE provider = $1 AND purpose = $2 AND account_uuid = $3 AND version = $10",
                 )
                 .bind(key.provider.as_str())
@@ -556,7 +586,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Swap, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let marked = sqlx::query(
-                    "UPDATE tokens SET state = $4, version = version + 1, last_error = $5 \
+                    "UPDATE tokens SET state = $4, version = version + 1, last_error = $5, lease_until = NULL \
                      WHERE provider = $1 AND purpose = $2 AND account_uuid = $3 AND version = $6",
                 )
                 .bind(key.provider.as_str())
@@ -574,6 +604,39 @@ macro_rules! impl_sql_store {
                     (1, Some(stored)) => Swap::Swapped(stored),
                     (_, current) => Swap::Stale(current),
                 })
+            }
+
+            async fn claim_refresh(
+                &self,
+                key: &TokenKey,
+                expected_version: i64,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Swap, StoreError> {
+                self.token_cas(
+                    key,
+                    "UPDATE tokens SET version = version + 1, lease_until = $5 \
+                     WHERE provider = $1 AND purpose = $2 AND account_uuid = $3 AND version = $4 \
+                     AND (lease_until IS NULL OR lease_until <= $6)",
+                    expected_version,
+                    Some((rows::to_unix(until), rows::to_unix(now))),
+                )
+                .await
+            }
+
+            async fn release_refresh(
+                &self,
+                key: &TokenKey,
+                expected_version: i64,
+            ) -> Result<Swap, StoreError> {
+                self.token_cas(
+                    key,
+                    "UPDATE tokens SET version = version + 1, lease_until = NULL \
+                     WHERE provider = $1 AND purpose = $2 AND account_uuid = $3 AND version = $4",
+                    expected_version,
+                    None,
+                )
+                .await
             }
 
             async fn delete_token(&self, key: &TokenKey) -> Result<bool, StoreError> {
