@@ -1,1 +1,24 @@
-//! placeholder
+//! Bitbucket OAuth: callback and redirect URIs, the authorization URL, code exchange, refresh
+//! with rotating refresh tokens, consumer verification, and the signed-in identity.
+//!
+//! Every URL comes from the stored [`Provider`](crate::model::Provider), so tests point them at
+//! a local server (see `MockBitbucket` behind the `testing` feature).
+
+mod authorize;
+mod error;
+mod grant;
+mod http;
+mod identity;
+mod login;
+mod rest;
+mod tokens;
+mod verify;
+
+pub use self::authorize::{begin_authorization, redirect_uri, PendingAuthorization};
+pub use self::error::OAuthError;
+pub use self::http::http_client;
+pub use self::identity::{fetch_identity, Identity};
+pub use self::login::complete_login;
+pub use self::tokens::{IdleRefresh, TokenManager, TokenSettings};
+pub use self::verify::{verify_consumer, Verdict, Verification};
+pub use crate::provision::callback_url;

@@ -1,0 +1,214 @@
+//! The token endpoint through the `oauth2` crate: code exchange, refresh and client credentials,
+//! with HTTP Basic client authentication and Bitbucket's response quirks (`scope` or legacy
+//! `scopes`, space or comma separated).
+
+use chrono::Utc;
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    HttpClientError, PkceCodeVerifier, RedirectUrl, RequestTokenError, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+
+use super::error::{excerpt, OAuthError};
+use crate::model::{AccessToken, Client, Provider, RefreshToken, ScopeSet, TokenSet};
+
+/// Fields Bitbucket adds to the standard token response.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub(crate) struct BitbucketFields {
+    /// Before May 2026 the granted scopes came under `scopes` (the standard key is `scope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scopes: Option<String>,
+}
+
+impl ExtraTokenFields for BitbucketFields {}
+
+type TokenResponseBody = StandardTokenResponse<BitbucketFields, BasicTokenType>;
+
+pub(crate) type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponseBody,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// The `oauth2` client for `client` at `provider`'s endpoints.
+pub(crate) fn oauth_client(
+    provider: &Provider,
+    client: &Client,
+    redirect_uri: Option<&str>,
+) -> Result<OAuthClient, OAuthError> {
+    let mut oauth = oauth2::Client::new(ClientId::new(client.key.as_str().to_owned()))
+        .set_client_secret(oauth2::ClientSecret::new(
+            client.secret.expose_secret().to_owned(),
+        ))
+        .set_auth_type(AuthType::BasicAuth)
+        .set_auth_uri(
+            AuthUrl::new(provider.authorize_url.to_string())
+                .map_err(|e| bad_url("authorize URL", &e))?,
+        )
+        .set_token_uri(
+            TokenUrl::new(provider.token_url.to_string()).map_err(|e| bad_url("token URL", &e))?,
+        );
+    if let Some(redirect) = redirect_uri {
+        oauth = oauth.set_redirect_uri(
+            RedirectUrl::new(redirect.to_owned()).map_err(|e| bad_url("redirect URI", &e))?,
+        );
+    }
+    Ok(oauth)
+}
+
+fn bad_url(what: &'static str, e: &url::ParseError) -> OAuthError {
+    OAuthError::Malformed {
+        what,
+        excerpt: e.to_string(),
+    }
+}
+
+/// The model's token set from a token response; `previous_refresh` is kept when a response
+/// carries no new refresh token (Bitbucket always rotates, but a missing key must not lose it).
+fn token_set(
+    response: &TokenResponseBody,
+    previous_refresh: Option<&RefreshToken>,
+) -> Result<TokenSet, OAuthError> {
+    let mut words: Vec<String> = response
+        .scopes()
+        .map(|s| s.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_default();
+    if let Some(legacy) = &response.extra_fields().scopes {
+        words.push(legacy.clone());
+    }
+    Ok(TokenSet {
+        access_token: AccessToken::new(response.access_token().secret().clone())?,
+        refresh_token: match response.refresh_token() {
+            Some(rt) => Some(RefreshToken::new(rt.secret().clone())?),
+            None => previous_refresh.cloned(),
+        },
+        expires_at: response
+            .expires_in()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| Utc::now() + d),
+        scopes: ScopeSet::parse_lenient(&words.join(" ")).0,
+    })
+}
+
+type GrantError = RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>;
+
+/// Maps a token-endpoint failure by `error` code first, description second (§4 of the facts).
+fn grant_error(e: GrantError, url: &str) -> OAuthError {
+    match e {
+        RequestTokenError::ServerResponse(response) => {
+            let description = response.error_description().cloned().unwrap_or_default();
+            let lower = description.to_ascii_lowercase();
+            let code = response.error().to_string();
+            match response.error() {
+                BasicErrorResponseType::UnauthorizedClient
+                | BasicErrorResponseType::InvalidClient
+                    if lower.contains("must be authenticated") =>
+                {
+                    OAuthError::NoClientAuthentication
+                }
+                BasicErrorResponseType::UnauthorizedClient
+                | BasicErrorResponseType::InvalidClient => OAuthError::InvalidCredentials,
+                _ if lower.contains("no callback uri") => OAuthError::NoCallbackUrl,
+                _ if lower.contains("redirect_uri does not match") => OAuthError::RedirectMismatch,
+                _ if lower.contains("marked as \"public\"")
+                    || lower.contains("client_credentials with a consumer") =>
+                {
+                    OAuthError::NotPrivateConsumer
+                }
+                _ if lower.contains("refresh_token") => {
+                    OAuthError::RefreshTokenRejected { description }
+                }
+                BasicErrorResponseType::InvalidGrant | BasicErrorResponseType::InvalidRequest
+                    if lower.contains("code") =>
+                {
+                    OAuthError::CodeRejected { description }
+                }
+                _ => OAuthError::TokenEndpoint {
+                    error: code,
+                    description,
+                },
+            }
+        }
+        RequestTokenError::Request(HttpClientError::Reqwest(e)) => OAuthError::Unreachable {
+            url: url.to_owned(),
+            reason: super::http::describe(&e),
+        },
+        RequestTokenError::Request(other) => OAuthError::Unreachable {
+            url: url.to_owned(),
+            reason: other.to_string(),
+        },
+        RequestTokenError::Parse(_, body) => OAuthError::Malformed {
+            what: "token response",
+            excerpt: excerpt(&body),
+        },
+        RequestTokenError::Other(message) => OAuthError::Malformed {
+            what: "token response",
+            excerpt: message,
+        },
+    }
+}
+
+/// Exchanges an authorization `code`, sending the same `redirect_uri` as the authorization.
+pub(crate) async fn exchange_code(
+    http: &reqwest::Client,
+    provider: &Provider,
+    client: &Client,
+    redirect_uri: &str,
+    code: &str,
+    pkce_verifier: Option<&str>,
+) -> Result<TokenSet, OAuthError> {
+    let oauth = oauth_client(provider, client, Some(redirect_uri))?;
+    let mut request = oauth.exchange_code(AuthorizationCode::new(code.to_owned()));
+    if let Some(verifier) = pkce_verifier {
+        request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+    }
+    let response = request
+        .request_async(http)
+        .await
+        .map_err(|e| grant_error(e, provider.token_url.as_url().as_str()))?;
+    token_set(&response, None)
+}
+
+/// Spends `refresh_token` for a new token set (Bitbucket rotates: the old one dies).
+pub(crate) async fn refresh(
+    http: &reqwest::Client,
+    provider: &Provider,
+    client: &Client,
+    refresh_token: &RefreshToken,
+) -> Result<TokenSet, OAuthError> {
+    let oauth = oauth_client(provider, client, None)?;
+    let rt = oauth2::RefreshToken::new(refresh_token.expose_secret().to_owned());
+    let response = oauth
+        .exchange_refresh_token(&rt)
+        .request_async(http)
+        .await
+        .map_err(|e| grant_error(e, provider.token_url.as_url().as_str()))?;
+    token_set(&response, Some(refresh_token))
+}
+
+/// The client-credentials grant (private consumers only; no refresh token).
+pub(crate) async fn client_credentials(
+    http: &reqwest::Client,
+    provider: &Provider,
+    client: &Client,
+) -> Result<TokenSet, OAuthError> {
+    let oauth = oauth_client(provider, client, None)?;
+    let response = oauth
+        .exchange_client_credentials()
+        .request_async(http)
+        .await
+        .map_err(|e| grant_error(e, provider.token_url.as_url().as_str()))?;
+    token_set(&response, None)
+}
