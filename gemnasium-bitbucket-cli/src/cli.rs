@@ -6,6 +6,14 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::secret_input::SecretFlags;
 
+const CONFIGURE_HELP: &str = "\
+Examples:
+  configure                                   # asks homepage, workspace, key and secret
+  configure --homepage https://gemnasium.example.com --key KEY --secret-env BB_SECRET --yes
+  configure --sync-only --homepage https://gemnasium.example.com --key KEY --secret-stdin --yes < secret.txt
+
+Re-running updates what changed and leaves the rest; nothing is ever duplicated.";
+
 const AFTER_HELP: &str = "\
 Gemnasium's documented set-up runs verbatim through links made by `gemnasium-bitbucket links DIR`:
   auth provider create bitbucket.org bitbucket https://bitbucket.org/site/oauth2/authorize https://bitbucket.org/site/oauth2/access_token
@@ -36,6 +44,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set everything up for Bitbucket Cloud: tells you what to enter on Bitbucket's "Add OAuth
+    /// consumer" form, then records the provider, the login and sync clients and the source,
+    /// and verifies the consumer. Interactive in a terminal; with flags, fully scriptable.
+    #[command(after_help = CONFIGURE_HELP)]
+    Configure(ConfigureArgs),
+    /// Check the whole set-up: store, provider, clients, source, the consumer on Bitbucket, and
+    /// stored tokens. Prints pass/warn/fail lines with a fix each; exits 1 on any fail.
+    /// Read-only: spends no refresh token unless --refresh.
+    Doctor(DoctorArgs),
     /// OAuth providers and clients (sign-in and repository access).
     Auth(AuthArgs),
     /// Sources of repositories that Gemnasium offers to import.
@@ -56,6 +73,55 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+pub struct ConfigureArgs {
+    /// Gemnasium's homepage URL; the consumer's callback is {homepage}/auth/auth/bitbucket.org.
+    #[arg(long, value_name = "URL")]
+    pub homepage: Option<String>,
+    /// The Bitbucket workspace that will own the consumer (to print the form's link).
+    #[arg(long, value_name = "SLUG")]
+    pub workspace: Option<String>,
+    /// The consumer's Key.
+    #[arg(long)]
+    pub key: Option<String>,
+    #[command(flatten)]
+    pub secret_flags: SecretFlags,
+    /// Do not ask for confirmation; fail at once if an input is missing.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Only sign-in: the login client.
+    #[arg(long, conflicts_with = "sync_only")]
+    pub login_only: bool,
+    /// Only repository import: the sync client and the source.
+    #[arg(long)]
+    pub sync_only: bool,
+    /// Bitbucket's web site, which serves the OAuth endpoints.
+    #[arg(long, value_name = "URL", default_value = "https://bitbucket.org")]
+    pub site_url: String,
+    /// Bitbucket's REST API origin.
+    #[arg(long, value_name = "URL", default_value = "https://api.bitbucket.org")]
+    pub api_url: String,
+    /// Seconds to wait for Bitbucket when verifying the consumer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Record without verifying the consumer on Bitbucket.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Seconds to wait for Bitbucket when verifying consumers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Do not contact Bitbucket (skip consumer verification).
+    #[arg(long)]
+    pub offline: bool,
+    /// Also refresh stored tokens that expire soon (spends refresh tokens).
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct AuthArgs {
     #[command(subcommand)]
     pub command: AuthCommand,
@@ -72,6 +138,62 @@ pub enum AuthCommand {
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
+    },
+    /// Authorize an account for a client: prints the Bitbucket URL to open, then reads the URL
+    /// Bitbucket redirected to (or the code), and stores that account's tokens.
+    #[command(
+        after_help = "Example:\n  auth login bitbucket.org sync --homepage https://gemnasium.example.com\n\nThe redirect URI is {homepage}/auth/auth/{provider}/{purpose}/callback, an extension of the\nconsumer's registered callback URL, which Bitbucket accepts."
+    )]
+    Login {
+        /// The provider, such as bitbucket.org.
+        provider: String,
+        /// login or sync.
+        purpose: String,
+        /// Gemnasium's homepage URL (the consumer's callback is {homepage}/auth/auth/{provider}).
+        #[arg(long, env = "GEMNASIUM_HOMEPAGE", value_name = "URL")]
+        homepage: String,
+        /// Send a PKCE challenge (S256); Bitbucket does not document PKCE, so it is off by default.
+        #[arg(long)]
+        pkce: bool,
+        /// Seconds to wait for Bitbucket.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Users' stored tokens (never shown, only their state).
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// List stored tokens: account, purpose, scopes, expiry, last refresh, state.
+    List {
+        /// Only this provider's tokens.
+        provider: Option<String>,
+    },
+    /// Delete an account's stored token for a client.
+    Delete {
+        /// The provider.
+        provider: String,
+        /// login or sync.
+        purpose: String,
+        /// The account's UUID, as `auth tokens list` shows it.
+        account: String,
+    },
+    /// Refresh tokens not refreshed for a while, so Bitbucket does not expire them (it drops
+    /// refresh tokens unused for about three months). Suitable for a daily cron job.
+    #[command(
+        after_help = "Example (crontab):\n  17 3 * * * gemnasium-bitbucket auth tokens refresh --older-than 30d"
+    )]
+    Refresh {
+        /// Only tokens not refreshed for at least this long: 30d, 12h, 45m, 0s.
+        #[arg(long, value_name = "DURATION", default_value = "30d")]
+        older_than: String,
+        /// Seconds to wait for Bitbucket.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        timeout: u64,
     },
 }
 
@@ -191,6 +313,20 @@ login needs account (and email for sign-up); sync needs repository and webhook."
         /// Accept scopes that do not cover the purpose.
         #[arg(long)]
         allow_missing_scopes: bool,
+    },
+    /// Check the client's key and secret on Bitbucket, without a user: valid or not, callback URL
+    /// set or missing, private or not, and (private consumers) granted vs needed scopes.
+    Verify {
+        /// The provider.
+        provider: String,
+        /// login or sync.
+        purpose: String,
+        /// Gemnasium's homepage, to verify with the real redirect URI.
+        #[arg(long, env = "GEMNASIUM_HOMEPAGE", value_name = "URL")]
+        homepage: Option<String>,
+        /// Seconds to wait for Bitbucket.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        timeout: u64,
     },
     /// Delete a client and the tokens users granted it.
     Delete {

@@ -54,7 +54,7 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(cmd::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => error::report(&e),
     }
 }

@@ -24,17 +24,23 @@ pub struct Rows {
 /// When the store cannot be opened or read: the tests want to know.
 #[must_use]
 pub fn rows(location: &str) -> Rows {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let store = store::open(location).await.expect("the store opens");
-        Rows {
-            providers: store.providers().await.expect("providers"),
-            clients: store.clients(None).await.expect("clients"),
-            sources: store.sources().await.expect("sources"),
-            tokens: store.tokens(None).await.expect("tokens"),
-        }
+    let location = location.to_owned();
+    // On its own thread, so that it works from synchronous and async tests alike.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let store = store::open(&location).await.expect("the store opens");
+            Rows {
+                providers: store.providers().await.expect("providers"),
+                clients: store.clients(None).await.expect("clients"),
+                sources: store.sources().await.expect("sources"),
+                tokens: store.tokens(None).await.expect("tokens"),
+            }
+        })
     })
+    .join()
+    .expect("reading the rows")
 }

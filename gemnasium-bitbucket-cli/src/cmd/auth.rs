@@ -16,6 +16,14 @@ pub async fn run(ctx: &Ctx, command: AuthCommand) -> anyhow::Result<()> {
     match command {
         AuthCommand::Provider { command } => provider(ctx, command).await,
         AuthCommand::Clients { command } => clients(ctx, command).await,
+        AuthCommand::Login {
+            provider,
+            purpose,
+            homepage,
+            pkce,
+            timeout,
+        } => super::oauth::login(ctx, &provider, &purpose, &homepage, pkce, timeout).await,
+        AuthCommand::Tokens { command } => super::oauth::tokens(ctx, command).await,
     }
 }
 
@@ -312,6 +320,12 @@ async fn clients(ctx: &Ctx, command: ClientsCommand) -> anyhow::Result<()> {
                 outcome,
             )
         }
+        ClientsCommand::Verify {
+            provider,
+            purpose,
+            homepage,
+            timeout,
+        } => super::oauth::verify(ctx, &provider, &purpose, homepage.as_deref(), timeout).await,
         ClientsCommand::Delete { provider, purpose } => {
             let provider = parse::<ProviderName>(&provider)?;
             let purpose = parse::<Purpose>(&purpose)?;

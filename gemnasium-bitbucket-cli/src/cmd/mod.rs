@@ -1,7 +1,10 @@
 //! One module per command family; each turns parsed arguments into library calls and output.
 
 mod auth;
+mod configure;
+mod doctor;
 mod links;
+mod oauth;
 mod repo_syncer;
 
 use gemnasium_bitbucket::model::ModelError;
@@ -42,15 +45,20 @@ fn default_store_location() -> anyhow::Result<String> {
     ))
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; `Ok` carries the exit code for commands that report rather than fail
+/// (`doctor` exits 1 on a failed check without an `error:` line).
+pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ctx = Ctx {
         store: cli.store,
         json: cli.json,
     };
+    let done = std::process::ExitCode::SUCCESS;
     match cli.command {
-        Command::Auth(args) => auth::run(&ctx, args.command).await,
-        Command::RepoSyncer(args) => repo_syncer::run(&ctx, args.command).await,
-        Command::Links { dir, force } => links::run(&ctx, &dir, force),
+        Command::Configure(args) => configure::run(&ctx, args).await.map(|()| done),
+        Command::Doctor(args) => doctor::run(&ctx, args).await,
+        Command::Auth(args) => auth::run(&ctx, args.command).await.map(|()| done),
+        Command::RepoSyncer(args) => repo_syncer::run(&ctx, args.command).await.map(|()| done),
+        Command::Links { dir, force } => links::run(&ctx, &dir, force).map(|()| done),
     }
 }
 
