@@ -22,3 +22,7 @@ pub use self::login::complete_login;
 pub use self::tokens::{IdleRefresh, TokenManager, TokenSettings};
 pub use self::verify::{verify_consumer, Verdict, Verification};
 pub use crate::provision::callback_url;
+
+pub(crate) use self::error::excerpt as excerpt_of;
+pub(crate) use self::http::describe as describe_transport;
+pub(crate) use self::rest::{parse_envelope, scopes_at};

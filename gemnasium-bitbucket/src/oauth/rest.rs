@@ -29,7 +29,7 @@ pub(crate) fn parse_envelope(body: &[u8]) -> (String, Option<serde_json::Value>)
     }
 }
 
-fn scopes_at(detail: &serde_json::Value, key: &str) -> ScopeSet {
+pub(crate) fn scopes_at(detail: &serde_json::Value, key: &str) -> ScopeSet {
     let words: Vec<String> = match detail.get(key) {
         Some(serde_json::Value::Array(items)) => items
             .iter()
