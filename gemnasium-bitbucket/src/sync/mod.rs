@@ -4,6 +4,7 @@
 //! The engine talks to Bitbucket through two narrow traits, [`RepositoryCatalogue`] and
 //! [`HookApi`], so it can be tested against fakes.
 
+mod bitbucket;
 mod crawl;
 mod engine_tests;
 mod event;
@@ -13,6 +14,7 @@ mod signature;
 mod webhooks;
 mod wire;
 
+pub use self::bitbucket::BitbucketRepos;
 pub use self::crawl::{
     crawl, CrawlError, CrawlOptions, CrawlReport, Quiet, SyncObserver, WorkspaceResult,
 };

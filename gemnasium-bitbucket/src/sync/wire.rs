@@ -27,6 +27,14 @@ struct WorkspaceBase {
     uuid: Option<String>,
 }
 
+impl WorkspaceAccess {
+    /// The workspace's slug.
+    #[must_use]
+    pub fn slug(&self) -> &str {
+        &self.workspace.slug
+    }
+}
+
 impl From<WorkspaceAccess> for WorkspaceRef {
     fn from(access: WorkspaceAccess) -> Self {
         WorkspaceRef {

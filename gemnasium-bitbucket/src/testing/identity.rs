@@ -24,7 +24,7 @@ fn envelope(status: u16, message: &str, detail: Option<serde_json::Value>) -> Re
 /// response to send.
 // The error is the response itself; boxing it would only add noise to a test double.
 #[allow(clippy::result_large_err)]
-fn authenticate(
+pub(crate) fn authenticate_bearer(
     state: &mut State,
     request: &Request,
     required: Scope,
@@ -81,7 +81,7 @@ impl Respond for UserEndpoint {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let uuid = match authenticate(&mut state, request, Scope::Account) {
+        let uuid = match authenticate_bearer(&mut state, request, Scope::Account) {
             Ok(uuid) => uuid,
             Err(response) => return response,
         };
@@ -107,7 +107,7 @@ impl Respond for EmailsEndpoint {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let uuid = match authenticate(&mut state, request, Scope::Email) {
+        let uuid = match authenticate_bearer(&mut state, request, Scope::Email) {
             Ok(uuid) => uuid,
             Err(response) => return response,
         };

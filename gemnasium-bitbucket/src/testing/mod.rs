@@ -22,6 +22,7 @@
 
 mod identity;
 mod oauth;
+mod repos;
 mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +31,7 @@ use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+pub use self::repos::Quirks;
 use self::state::State;
 pub use self::state::{ExpiredWording, MockConsumer, MockUser, ScopeKey};
 use crate::model::{AccountUuid, Provider, ScopeSet, ServiceUrl};
@@ -61,6 +63,12 @@ impl MockBitbucket {
             .respond_with(identity::EmailsEndpoint(state.clone()))
             .mount(&server)
             .await;
+        Mock::given(wiremock::matchers::path_regex(
+            r"^/2\.0/(repositories|workspaces|user/workspaces|user/permissions)",
+        ))
+        .respond_with(repos::ReposEndpoint(state.clone()))
+        .mount(&server)
+        .await;
         // Anything else is a bug in the code under test: answer loudly.
         Mock::given(wiremock::matchers::any())
             .respond_with(
@@ -196,6 +204,101 @@ impl MockBitbucket {
     #[must_use]
     pub fn api_requests(&self) -> usize {
         self.lock().api_requests
+    }
+
+    /// Adds a workspace whose members are `members`.
+    pub fn add_workspace(&self, slug: &str, members: &[&AccountUuid]) {
+        let members = members.iter().map(|m| (*m).clone()).collect();
+        self.lock()
+            .repos
+            .workspaces
+            .insert(slug.to_owned(), (members, Vec::new()));
+    }
+
+    /// Adds a repository to `workspace`; `admins` may manage its hooks. Returns its uuid.
+    ///
+    /// # Panics
+    /// When the workspace was not added first (a bug in the test).
+    pub fn add_repository(&self, workspace: &str, slug: &str, admins: &[&AccountUuid]) -> String {
+        let mut state = self.lock();
+        let uuid = format!(
+            "{{{:08x}-0000-4000-8000-{:012x}}}",
+            state.repos.workspaces.len(),
+            rand::random::<u64>() & 0xffff_ffff_ffff
+        );
+        let repos = &mut state
+            .repos
+            .workspaces
+            .get_mut(workspace)
+            .expect("add_workspace first")
+            .1;
+        repos.push(repos::MockRepo {
+            uuid: uuid.clone(),
+            slug: slug.to_owned(),
+            private: true,
+            admins: admins.iter().map(|a| (*a).clone()).collect(),
+        });
+        uuid
+    }
+
+    /// Removes a repository (it disappears from listings).
+    pub fn remove_repository(&self, workspace: &str, slug: &str) {
+        if let Some((_, repos)) = self.lock().repos.workspaces.get_mut(workspace) {
+            repos.retain(|r| r.slug != slug);
+        }
+    }
+
+    /// Makes listing `workspace` fail with a 500 every time (or work again).
+    pub fn set_workspace_broken(&self, workspace: &str, broken: bool) {
+        let mut state = self.lock();
+        state.repos.broken.retain(|w| w != workspace);
+        if broken {
+            state.repos.broken.push(workspace.to_owned());
+        }
+    }
+
+    /// Sets the pagination and rate-limit quirks.
+    pub fn set_quirks(&self, quirks: Quirks) {
+        self.lock().repos.quirks = quirks;
+    }
+
+    /// Adds a hook to `full_name` directly (someone else's, or a duplicate of ours).
+    pub fn add_hook(&self, full_name: &str, url: &str, events: &[&str]) -> String {
+        let mut state = self.lock();
+        let uuid = format!("{{{}}}", state.opaque("hook-"));
+        let body = serde_json::json!({"type": "webhook_subscription", "uuid": uuid, "url": url,
+            "description": "added by the test", "active": true, "events": events, "secret_set": false,
+            "created_at": "2025-12-31T00:00:00.000000+00:00"});
+        state
+            .repos
+            .hooks
+            .entry(full_name.to_owned())
+            .or_default()
+            .push(repos::MockHook { body });
+        uuid
+    }
+
+    /// The hooks of `full_name` as Bitbucket would list them.
+    #[must_use]
+    pub fn hooks(&self, full_name: &str) -> Vec<serde_json::Value> {
+        self.lock()
+            .repos
+            .hooks
+            .get(full_name)
+            .map(|h| h.iter().map(|h| h.body.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Write requests (POST/PUT/DELETE) to hook endpoints.
+    #[must_use]
+    pub fn hook_writes(&self) -> usize {
+        self.lock().repos.hook_writes
+    }
+
+    /// Requests to workspace, repository and hook endpoints.
+    #[must_use]
+    pub fn rest_requests(&self) -> usize {
+        self.lock().repos.rest_requests
     }
 
     /// The scopes `consumer_key` grants.

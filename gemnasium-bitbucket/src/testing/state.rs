@@ -181,6 +181,7 @@ pub(crate) struct State {
     pub token_requests: HashMap<String, usize>,
     pub successful_refreshes: usize,
     pub api_requests: usize,
+    pub repos: super::repos::RepoState,
     counter: u64,
 }
 
@@ -201,6 +202,7 @@ impl State {
             token_requests: HashMap::new(),
             successful_refreshes: 0,
             api_requests: 0,
+            repos: super::repos::RepoState::default(),
             counter: 0,
         }
     }
