@@ -350,6 +350,87 @@ pub enum RepoSyncerCommand {
         #[command(subcommand)]
         command: SourcesCommand,
     },
+    /// Repositories an account can see, as the last sync listed them.
+    Repos {
+        #[command(subcommand)]
+        command: ReposCommand,
+    },
+    /// List every workspace's repositories into the store, then give each tracked repository
+    /// exactly one webhook of ours (with --hooks-url). Safe to re-run: unchanged repositories
+    /// cost no write request.
+    #[command(
+        after_help = "Examples:\n  repo-syncer sync bitbucket.org\n  repo-syncer sync bitbucket.org --workspace acme --hooks-url https://gemnasium.example.com/hooks/bitbucket\n  repo-syncer sync bitbucket.org --as-consumer --dry-run --json"
+    )]
+    Sync {
+        /// The source, named by its provider (bitbucket.org).
+        source: String,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// Only this workspace (its slug).
+        #[arg(long, value_name = "SLUG")]
+        workspace: Option<String>,
+        /// Where Gemnasium receives webhook deliveries; without it, webhooks are not touched.
+        #[arg(long, value_name = "URL")]
+        hooks_url: Option<String>,
+        /// Webhook events, comma separated.
+        #[arg(long, value_name = "EVENTS", default_value = "repo:push")]
+        events: String,
+        /// Fetch and report; write nothing (no store writes, no webhook changes).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Track repositories (their webhooks are installed by the next `sync --hooks-url`).
+    Track {
+        /// The source (bitbucket.org).
+        source: String,
+        /// workspace/slug of each repository.
+        #[arg(required = true)]
+        full_names: Vec<String>,
+    },
+    /// Stop tracking repositories, removing our webhook from Bitbucket first.
+    Untrack {
+        /// The source (bitbucket.org).
+        source: String,
+        /// workspace/slug of each repository.
+        #[arg(required = true)]
+        full_names: Vec<String>,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// Leave the webhooks on Bitbucket (no Bitbucket access needed).
+        #[arg(long)]
+        keep_hooks: bool,
+    },
+}
+
+/// Whose access the Bitbucket calls use.
+#[derive(Debug, Clone, Args)]
+pub struct WhoArgs {
+    /// A stored account (see `auth tokens list`); default: the only account with a sync token.
+    #[arg(long, value_name = "UUID", conflicts_with = "as_consumer")]
+    pub account: Option<String>,
+    /// The sync consumer itself (client-credentials grant; private consumers only).
+    #[arg(long)]
+    pub as_consumer: bool,
+    /// Seconds to wait for each Bitbucket request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
+    /// First retry delay in milliseconds (doubles up to 60 s); for tests against local servers.
+    #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
+    pub retry_base_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReposCommand {
+    /// List the repositories the last sync recorded (add --refresh to sync the listing first).
+    List {
+        /// The source (bitbucket.org).
+        source: String,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// Sync the listing first (no webhook changes).
+        #[arg(long)]
+        refresh: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,3 +6,4 @@ mod oauth_cli;
 mod secrets;
 mod seed;
 mod support;
+mod sync_cli;

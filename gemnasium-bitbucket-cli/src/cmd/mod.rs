@@ -6,6 +6,7 @@ mod doctor;
 mod links;
 mod oauth;
 mod repo_syncer;
+mod sync;
 
 use gemnasium_bitbucket::model::ModelError;
 use gemnasium_bitbucket::store::{self, DynStore, Entity, StoreError};

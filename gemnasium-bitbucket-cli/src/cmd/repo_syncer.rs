@@ -2,8 +2,9 @@
 
 use gemnasium_bitbucket::model::{DisplayName, ProviderKind, ProviderName, Source};
 
+use super::sync;
 use super::{parse, parse_url, store_error, Ctx};
-use crate::cli::{RepoSyncerCommand, SourcesCommand};
+use crate::cli::{RepoSyncerCommand, ReposCommand, SourcesCommand};
 use crate::error::{hinted, usage};
 use crate::output::{
     print_fields, print_json, print_outcome, print_table, print_write, source_fields, source_json,
@@ -12,6 +13,42 @@ use crate::output::{
 pub async fn run(ctx: &Ctx, command: RepoSyncerCommand) -> anyhow::Result<()> {
     match command {
         RepoSyncerCommand::Sources { command } => sources(ctx, command).await,
+        RepoSyncerCommand::Repos {
+            command:
+                ReposCommand::List {
+                    source,
+                    who,
+                    refresh,
+                },
+        } => sync::list(ctx, &source, &who, refresh).await,
+        RepoSyncerCommand::Sync {
+            source,
+            who,
+            workspace,
+            hooks_url,
+            events,
+            dry_run,
+        } => {
+            sync::sync(
+                ctx,
+                &source,
+                &who,
+                workspace,
+                hooks_url.as_deref(),
+                &events,
+                dry_run,
+            )
+            .await
+        }
+        RepoSyncerCommand::Track { source, full_names } => {
+            sync::track(ctx, &source, &full_names).await
+        }
+        RepoSyncerCommand::Untrack {
+            source,
+            full_names,
+            who,
+            keep_hooks,
+        } => sync::untrack_all(ctx, &source, &full_names, &who, keep_hooks).await,
     }
 }
 

@@ -7,7 +7,7 @@ mod client;
 mod error;
 mod page;
 
-pub use self::auth::{BearerAuth, ManagedToken, StaticToken};
+pub use self::auth::{BearerAuth, ConsumerToken, ManagedToken, StaticToken};
 pub use self::budget::RequestBudget;
 pub use self::client::{ApiClient, ApiConfig, Metrics, RetryPolicy};
 pub use self::error::ApiError;

@@ -18,6 +18,18 @@ pub use self::authorize::{begin_authorization, redirect_uri, PendingAuthorizatio
 pub use self::error::OAuthError;
 pub use self::http::http_client;
 pub use self::identity::{fetch_identity, Identity};
+
+/// A client-credentials token for `client` (private consumers only; it has no refresh token).
+///
+/// # Errors
+/// [`OAuthError::NotPrivateConsumer`] and the other token-endpoint refusals.
+pub async fn client_credentials_token(
+    http: &reqwest::Client,
+    provider: &crate::model::Provider,
+    client: &crate::model::Client,
+) -> Result<crate::model::TokenSet, OAuthError> {
+    grant::client_credentials(http, provider, client).await
+}
 pub use self::login::complete_login;
 pub use self::tokens::{IdleRefresh, TokenManager, TokenSettings};
 pub use self::verify::{verify_consumer, Verdict, Verification};

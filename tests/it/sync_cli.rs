@@ -1,0 +1,289 @@
+//! `repo-syncer sync`, `repos list`, `track` and `untrack` against MockBitbucket.
+
+use std::process::Output;
+
+use gemnasium_bitbucket::model::{
+    AccessToken, AccountInfo, AccountUuid, Purpose, RefreshToken, TokenSet,
+};
+use gemnasium_bitbucket::testing::{MockBitbucket, MockConsumer, MockUser, Quirks};
+
+use crate::support::Sandbox;
+
+const KEY: &str = "sync-key";
+const SECRET: &str = "sync-secret-0b7e";
+
+async fn run(mut cmd: assert_cmd::Command) -> (i32, String, String) {
+    let out: Output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct World {
+    bitbucket: MockBitbucket,
+    sandbox: Sandbox,
+    access: String,
+}
+
+/// A configured sandbox whose store holds jane's sync token, and acme (12 repos, admin of
+/// r00 only) and beta (2 repos) on the mock.
+async fn world() -> World {
+    let bitbucket = MockBitbucket::start().await;
+    bitbucket.add_consumer(MockConsumer::new(KEY, SECRET));
+    let jane = bitbucket.add_user(MockUser::new("jdoe"));
+    bitbucket.add_workspace("acme", &[&jane]);
+    bitbucket.add_workspace("beta", &[&jane]);
+    for i in 0..12 {
+        let admins: &[&AccountUuid] = if i == 0 { &[&jane] } else { &[] };
+        bitbucket.add_repository("acme", &format!("r{i:02}"), admins);
+    }
+    for i in 0..2 {
+        bitbucket.add_repository("beta", &format!("b{i}"), &[]);
+    }
+    bitbucket.set_quirks(Quirks {
+        page_size: 5,
+        rate_limit_every: Some(4),
+        ..Quirks::default()
+    });
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.cmd();
+    cmd.args([
+        "configure",
+        "--homepage",
+        "https://g.example",
+        "--key",
+        KEY,
+        "--secret-env",
+        "S",
+        "--yes",
+        "--no-verify",
+    ])
+    .args([
+        "--site-url",
+        &bitbucket.uri(),
+        "--api-url",
+        &bitbucket.uri(),
+    ])
+    .env("S", SECRET)
+    .write_stdin("");
+    assert_eq!(run(cmd).await.0, 0);
+    let (access, refresh) = bitbucket.issue_tokens(KEY, &jane);
+    let store_url = sandbox.store();
+    let tokens = TokenSet {
+        access_token: AccessToken::new(access.clone()).unwrap(),
+        refresh_token: Some(RefreshToken::new(refresh).unwrap()),
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::hours(2)),
+        scopes: "account,repository,webhook".parse().unwrap(),
+    };
+    let account = AccountInfo {
+        uuid: jane,
+        account_id: None,
+        nickname: Some("jdoe".into()),
+        display_name: None,
+    };
+    tokio::spawn(async move {
+        let store = gemnasium_bitbucket::store::open(&store_url).await.unwrap();
+        store
+            .put_token(
+                &"bitbucket.org".parse().unwrap(),
+                Purpose::Sync,
+                &account,
+                &tokens,
+            )
+            .await
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    World {
+        bitbucket,
+        sandbox,
+        access,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_lists_tracks_installs_hooks_once_and_untracks() {
+    let w = world().await;
+    let s = &w.sandbox;
+
+    let mut sync = s.cmd();
+    sync.args([
+        "repo-syncer",
+        "sync",
+        "bitbucket.org",
+        "--json",
+        "--retry-base-ms",
+        "2",
+    ]);
+    let (code, out, err) = run(sync).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["workspaces"]["listed"], 2);
+    assert_eq!(summary["repositories"]["listed"], 14);
+    assert_eq!(summary["repositories"]["new"], 14);
+    assert!(
+        summary["retries"].as_u64().unwrap() > 0,
+        "the 429s were retried: {summary}"
+    );
+
+    let mut list = s.cmd();
+    list.args([
+        "repo-syncer",
+        "repos",
+        "list",
+        "bitbucket.org",
+        "--retry-base-ms",
+        "2",
+    ]);
+    let (code, out, _) = run(list).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("acme/r00") && out.contains("beta/b1") && out.contains("private"),
+        "{out}"
+    );
+
+    let mut track = s.cmd();
+    track.args([
+        "repo-syncer",
+        "track",
+        "bitbucket.org",
+        "acme/r00",
+        "acme/r05",
+    ]);
+    let (code, out, err) = run(track).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let mut unknown = s.cmd();
+    unknown.args(["repo-syncer", "track", "bitbucket.org", "acme/nope"]);
+    let (code, _, err) = run(unknown).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("not in the last listing") && err.contains("repo-syncer sync bitbucket.org"),
+        "{err}"
+    );
+
+    let hooks = [
+        "repo-syncer",
+        "sync",
+        "bitbucket.org",
+        "--hooks-url",
+        "https://g.example/hooks/bitbucket",
+        "--retry-base-ms",
+        "2",
+    ];
+    let mut first = s.cmd();
+    first.args(hooks);
+    let (code, out, err) = run(first).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("hooks: 1 created, 0 updated, 0 deleted, 0 unchanged, 1 skipped"),
+        "{out}"
+    );
+    assert!(
+        err.contains("acme/r05") && err.contains("administrator"),
+        "{err}"
+    );
+    assert_eq!(w.bitbucket.hooks("acme/r00").len(), 1);
+
+    let writes = w.bitbucket.hook_writes();
+    let mut second = s.cmd();
+    second.args(hooks).arg("--json");
+    let (code, out, _) = run(second).await;
+    assert_eq!(code, 0);
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["hooks"]["unchanged"], 1);
+    assert_eq!(summary["hooks"]["writes"], 0);
+    assert_eq!(
+        w.bitbucket.hook_writes(),
+        writes,
+        "no write request on the second run"
+    );
+
+    let mut untrack = s.cmd();
+    untrack.args([
+        "repo-syncer",
+        "untrack",
+        "bitbucket.org",
+        "acme/r00",
+        "--retry-base-ms",
+        "2",
+    ]);
+    let (code, out, err) = run(untrack).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        w.bitbucket.hooks("acme/r00").is_empty(),
+        "our hook was removed from Bitbucket"
+    );
+    assert!(!out.contains(&w.access) && !err.contains(&w.access));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_workspace_is_reported_and_keeps_its_list() {
+    let w = world().await;
+    let mut sync = w.sandbox.cmd();
+    sync.args([
+        "repo-syncer",
+        "sync",
+        "bitbucket.org",
+        "--retry-base-ms",
+        "2",
+    ]);
+    assert_eq!(run(sync).await.0, 0);
+    w.bitbucket.set_workspace_broken("acme", true);
+    let mut again = w.sandbox.cmd();
+    again.args([
+        "repo-syncer",
+        "sync",
+        "bitbucket.org",
+        "--retry-base-ms",
+        "2",
+    ]);
+    let (code, out, err) = run(again).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("workspaces: 1 listed, 1 failed"), "{out}");
+    assert!(
+        err.contains("1 workspace(s) could not be listed (acme); their previous lists were kept"),
+        "{err}"
+    );
+    let mut list = w.sandbox.cmd();
+    list.args(["repo-syncer", "repos", "list", "bitbucket.org", "--json"]);
+    let (_, out, _) = run(list).await;
+    let repos: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        repos.iter().filter(|r| r["gone_since"].is_null()).count(),
+        14
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_without_an_authorized_account_says_how_to_get_one() {
+    let s = Sandbox::new();
+    let mut cmd = s.cmd();
+    cmd.args([
+        "configure",
+        "--homepage",
+        "https://g.example",
+        "--key",
+        KEY,
+        "--secret-env",
+        "S",
+        "--yes",
+        "--no-verify",
+    ])
+    .env("S", SECRET)
+    .write_stdin("");
+    assert_eq!(run(cmd).await.0, 0);
+    let mut sync = s.cmd();
+    sync.args(["repo-syncer", "sync", "bitbucket.org"]);
+    let (code, _, err) = run(sync).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no account has authorized the sync client")
+            && err.contains("auth login bitbucket.org sync"),
+        "{err}"
+    );
+}
