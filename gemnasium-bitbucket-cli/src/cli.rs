@@ -467,9 +467,15 @@ pub enum SourcesCommand {
         #[arg(long, value_name = "URL")]
         api_url: Option<String>,
     },
-    /// Delete a source.
+    /// Delete a source, first removing our webhooks from its tracked repositories on Bitbucket
+    /// (refused if Bitbucket cannot be reached, unless --keep-hooks).
     Delete {
         /// The source's provider.
         provider: String,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// Leave our webhooks on Bitbucket (no Bitbucket access needed).
+        #[arg(long)]
+        keep_hooks: bool,
     },
 }

@@ -287,3 +287,75 @@ async fn sync_without_an_authorized_account_says_how_to_get_one() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_source_removes_our_hooks_or_refuses() {
+    let w = world().await;
+    let s = &w.sandbox;
+    for args in [
+        &[
+            "repo-syncer",
+            "sync",
+            "bitbucket.org",
+            "--retry-base-ms",
+            "2",
+        ][..],
+        &["repo-syncer", "track", "bitbucket.org", "acme/r00"][..],
+        &[
+            "repo-syncer",
+            "sync",
+            "bitbucket.org",
+            "--hooks-url",
+            "https://g.example/h",
+            "--retry-base-ms",
+            "2",
+        ][..],
+    ] {
+        let mut cmd = s.cmd();
+        cmd.args(args);
+        let (code, out, err) = run(cmd).await;
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    assert_eq!(w.bitbucket.hooks("acme/r00").len(), 1);
+
+    // Bitbucket failing: refuse, change nothing.
+    w.bitbucket.set_quirks(Quirks {
+        fail_every: Some(1),
+        ..Quirks::default()
+    });
+    let mut refused = s.cmd();
+    refused.args([
+        "repo-syncer",
+        "sources",
+        "delete",
+        "bitbucket.org",
+        "--retry-base-ms",
+        "2",
+    ]);
+    let (code, _, err) = run(refused).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the source was not deleted") && err.contains("--keep-hooks"),
+        "{err}"
+    );
+    assert_eq!(w.sandbox.rows().sources.len(), 1);
+
+    w.bitbucket.set_quirks(Quirks::default());
+    let mut delete = s.cmd();
+    delete.args([
+        "repo-syncer",
+        "sources",
+        "delete",
+        "bitbucket.org",
+        "--retry-base-ms",
+        "2",
+    ]);
+    let (code, out, err) = run(delete).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("removed 1 webhook(s)") && out.contains("source bitbucket.org: deleted"),
+        "{out}"
+    );
+    assert!(w.bitbucket.hooks("acme/r00").is_empty());
+    assert!(w.sandbox.rows().sources.is_empty());
+}

@@ -130,9 +130,19 @@ async fn sources(ctx: &Ctx, command: SourcesCommand) -> anyhow::Result<()> {
                 .map_err(|e| store_error(e, None))?;
             print_write(ctx.json, "source", provider.as_str(), outcome)
         }
-        SourcesCommand::Delete { provider } => {
+        SourcesCommand::Delete {
+            provider,
+            who,
+            keep_hooks,
+        } => {
             let provider = parse::<ProviderName>(&provider)?;
             let store = ctx.open_store().await?;
+            if !keep_hooks {
+                let removed = sync::remove_all_hooks(&store, &provider, &who).await?;
+                if removed > 0 && !ctx.json {
+                    println!("removed {removed} webhook(s) from Bitbucket");
+                }
+            }
             store
                 .delete_source(&provider)
                 .await

@@ -518,3 +518,47 @@ pub async fn untrack_all(
     }
     Ok(())
 }
+
+/// Removes our webhook from every tracked repository of `provider`'s source (for `sources
+/// delete`). All or nothing from the user's view: the first failure stops and explains.
+pub async fn remove_all_hooks(
+    store: &DynStore,
+    provider: &ProviderName,
+    who: &WhoArgs,
+) -> anyhow::Result<usize> {
+    let Some(source) = store.source(provider).await? else {
+        return Ok(0);
+    };
+    let with_hooks: Vec<_> = store
+        .tracked(provider)
+        .await?
+        .into_iter()
+        .filter(|t| t.hook.is_some())
+        .collect();
+    if with_hooks.is_empty() {
+        return Ok(0);
+    }
+    let access = access(store, &source, who).await.map_err(|e| {
+        hinted(
+            format!(
+                "cannot reach Bitbucket to remove {} webhook(s) ({e:#}); nothing was deleted",
+                with_hooks.len()
+            ),
+            "fix access and retry, or pass --keep-hooks to leave the webhooks on Bitbucket",
+        )
+    })?;
+    for repo in &with_hooks {
+        untrack(&access.repos, store.as_ref(), provider, &repo.uuid, false)
+            .await
+            .map_err(|e| {
+                hinted(
+                    format!(
+                        "cannot remove the webhook of {} ({e}); the source was not deleted",
+                        repo.full_name
+                    ),
+                    "retry, or pass --keep-hooks to leave the webhooks on Bitbucket",
+                )
+            })?;
+    }
+    Ok(with_hooks.len())
+}

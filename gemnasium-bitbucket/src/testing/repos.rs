@@ -25,6 +25,8 @@ pub struct Quirks {
     pub rate_limit_every: Option<usize>,
     /// Answer every Nth REST request with a 500.
     pub fail_every: Option<usize>,
+    /// Added to every workspace, repository and hook response (simulated network latency).
+    pub latency: std::time::Duration,
 }
 
 impl Default for Quirks {
@@ -36,6 +38,7 @@ impl Default for Quirks {
             unstable_order: false,
             rate_limit_every: None,
             fail_every: None,
+            latency: std::time::Duration::ZERO,
         }
     }
 }
@@ -159,6 +162,19 @@ fn repo_json(base: &str, workspace: &str, repo: &MockRepo) -> Value {
 
 impl Respond for ReposEndpoint {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let latency = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .repos
+            .quirks
+            .latency;
+        self.answer(request).set_delay(latency)
+    }
+}
+
+impl ReposEndpoint {
+    fn answer(&self, request: &Request) -> ResponseTemplate {
         let mut state = self
             .0
             .lock()
