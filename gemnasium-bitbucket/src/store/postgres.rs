@@ -10,7 +10,7 @@ use super::location::redact;
 use super::sql::impl_sql_store;
 use super::{Store, StoreError};
 
-static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// An unreachable database should fail a CLI command in seconds, not sqlx's default 30 s.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -18,7 +18,7 @@ use sqlx::{Executor, Sqlite, SqlitePool, Transaction};
 use super::sql::impl_sql_store;
 use super::{Store, StoreError};
 
-static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The embedded default store: a single SQLite file.
 #[derive(Debug, Clone)]

@@ -1,4 +1,5 @@
 -- Providers, OAuth clients, sources, users' tokens, repository listings and tracked repositories.
+-- One schema for SQLite and PostgreSQL: both accept this SQL (TEXT, BIGINT, BOOLEAN).
 -- Tokens and secrets are TEXT: Bitbucket tokens exceed 2,500 characters since 2026.
 CREATE TABLE providers (
     name TEXT PRIMARY KEY NOT NULL,
