@@ -152,7 +152,8 @@ pub enum AuthCommand {
         /// Gemnasium's homepage URL (the consumer's callback is {homepage}/auth/auth/{provider}).
         #[arg(long, env = "GEMNASIUM_HOMEPAGE", value_name = "URL")]
         homepage: String,
-        /// Send a PKCE challenge (S256); Bitbucket does not document PKCE, so it is off by default.
+        /// Send a PKCE challenge (S256) even if the provider does not ask for it
+        /// (`auth provider update NAME --pkce true` turns it on for every login).
         #[arg(long)]
         pkce: bool,
         /// Seconds to wait for Bitbucket.
@@ -215,6 +216,9 @@ pub enum ProviderCommand {
         /// REST API origin [default for bitbucket: https://api.bitbucket.org].
         #[arg(long, value_name = "URL")]
         api_url: Option<String>,
+        /// Send a PKCE challenge when users authorize (Bitbucket does not document PKCE).
+        #[arg(long)]
+        pkce: bool,
     },
     /// List providers.
     List,
@@ -236,6 +240,9 @@ pub enum ProviderCommand {
         /// New REST API origin.
         #[arg(long, value_name = "URL")]
         api_url: Option<String>,
+        /// Turn PKCE on or off for authorizations.
+        #[arg(long, value_name = "BOOL")]
+        pkce: Option<bool>,
     },
     /// Delete a provider (refused while clients or sources use it, unless --cascade).
     Delete {

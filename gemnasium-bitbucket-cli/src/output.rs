@@ -18,6 +18,7 @@ pub fn provider_json(p: &Provider) -> Value {
         "authorize_url": p.authorize_url,
         "token_url": p.token_url,
         "api_url": p.api_url,
+        "pkce": p.pkce,
     })
 }
 
@@ -87,6 +88,7 @@ pub fn provider_fields(p: &Provider) -> Vec<(&'static str, String)> {
         ("authorize_url", p.authorize_url.to_string()),
         ("token_url", p.token_url.to_string()),
         ("api_url", p.api_url.to_string()),
+        ("pkce", if p.pkce { "on" } else { "off" }.to_owned()),
     ]
 }
 

@@ -6,7 +6,8 @@ CREATE TABLE providers (
     kind TEXT NOT NULL,
     authorize_url TEXT NOT NULL,
     token_url TEXT NOT NULL,
-    api_url TEXT NOT NULL
+    api_url TEXT NOT NULL,
+    pkce BOOLEAN NOT NULL DEFAULT FALSE
 );
 
 CREATE TABLE clients (

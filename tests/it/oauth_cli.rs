@@ -464,3 +464,50 @@ async fn configure_interactively_in_a_terminal_hides_the_secret() {
     let rows = s.rows();
     assert_eq!(rows.clients[0].secret.expose_secret(), SECRET);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkce_is_an_opt_in_per_provider() {
+    let bitbucket = mock(MockConsumer::new(KEY, SECRET)).await;
+    let s = provisioned(&bitbucket, SECRET).await;
+    let first_line = |s: &Sandbox| {
+        let mut child = std::process::Command::new(BIN)
+            .args([
+                "auth",
+                "login",
+                "bitbucket.org",
+                "login",
+                "--homepage",
+                "https://g.example",
+            ])
+            .env("GEMNASIUM_STORE", s.store())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        line
+    };
+    assert!(!first_line(&s).contains("code_challenge"), "off by default");
+    let mut on = s.cmd();
+    on.args([
+        "auth",
+        "provider",
+        "update",
+        "bitbucket.org",
+        "--pkce",
+        "true",
+    ]);
+    assert_eq!(run(on).await.status.code(), Some(0));
+    assert!(s.rows().providers[0].pkce);
+    let url = first_line(&s);
+    assert!(
+        url.contains("code_challenge=") && url.contains("code_challenge_method=S256"),
+        "{url}"
+    );
+}

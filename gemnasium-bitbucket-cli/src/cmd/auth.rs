@@ -35,6 +35,7 @@ async fn provider(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
             authorize_url,
             token_url,
             api_url,
+            pkce,
         } => {
             let mut provider = Provider::new(
                 parse::<ProviderName>(&name)?,
@@ -45,6 +46,7 @@ async fn provider(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
             if let Some(api_url) = api_url {
                 provider = provider.with_api_url(parse_url("API URL", &api_url)?);
             }
+            provider.pkce = pkce;
             let store = ctx.open_store().await?;
             let outcome = store.create_provider(&provider).await.map_err(|e| {
                 store_error(
@@ -95,6 +97,7 @@ async fn provider(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
             authorize_url,
             token_url,
             api_url,
+            pkce,
         } => {
             let name = parse::<ProviderName>(&name)?;
             let authorize_url = authorize_url
@@ -102,15 +105,17 @@ async fn provider(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
                 .transpose()?;
             let token_url = token_url.map(|u| parse_url("token URL", &u)).transpose()?;
             let api_url = api_url.map(|u| parse_url("API URL", &u)).transpose()?;
-            if authorize_url.is_none() && token_url.is_none() && api_url.is_none() {
+            if authorize_url.is_none() && token_url.is_none() && api_url.is_none() && pkce.is_none()
+            {
                 return Err(usage(
-                    "nothing to update; pass --authorize-url, --token-url or --api-url",
+                    "nothing to update; pass --authorize-url, --token-url, --api-url or --pkce",
                 ));
             }
             let mut provider = find_provider(ctx, &name).await?;
             provider.authorize_url = authorize_url.unwrap_or(provider.authorize_url);
             provider.token_url = token_url.unwrap_or(provider.token_url);
             provider.api_url = api_url.unwrap_or(provider.api_url);
+            provider.pkce = pkce.unwrap_or(provider.pkce);
             let store = ctx.open_store().await?;
             let outcome = store
                 .update_provider(&provider)

@@ -169,7 +169,7 @@ pub async fn login(
         &provider,
         &client,
         &redirect_uri(&callback, client.purpose),
-        pkce,
+        pkce || provider.pkce,
     )?;
     eprintln!("Open this URL, sign in to Bitbucket and grant access:");
     // The URL goes to stdout alone on its line, so scripts can pick it up.

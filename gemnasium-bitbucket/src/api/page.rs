@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use futures::{Stream, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
@@ -57,11 +58,79 @@ impl PageQuery<'_> {
     }
 }
 
+enum Cursor {
+    /// The first request, and the same without `pagelen` should that be refused.
+    First(Url, Option<Url>),
+    Next(Url),
+    Done,
+}
+
+struct Walk {
+    cursor: Cursor,
+    seen_links: HashSet<String>,
+    pages: usize,
+}
+
 impl ApiClient {
-    /// Every item of the listing at `url`, following `next`, deduplicated by `key`.
-    ///
-    /// If the first page is refused with 400 while `pagelen` was asked, it is asked again
-    /// without (some endpoints cap page sizes lower than 100).
+    /// The listing at `url` as a stream of pages (their `values`), following `next` verbatim,
+    /// only on the configured origin, ending at an empty page, failing on a `next` already seen
+    /// or past the page bound. If the first page is refused with 400 while `pagelen` was asked,
+    /// it is asked again without (some endpoints cap page sizes below 100).
+    pub fn pages<'a, T: DeserializeOwned + 'a>(
+        &'a self,
+        url: Url,
+        query: &PageQuery<'_>,
+    ) -> impl Stream<Item = Result<Vec<T>, ApiError>> + 'a {
+        let fallback = query.pagelen.map(|_| {
+            PageQuery {
+                pagelen: None,
+                ..query.clone()
+            }
+            .apply(url.clone())
+        });
+        let walk = Walk {
+            cursor: Cursor::First(query.apply(url), fallback),
+            seen_links: HashSet::new(),
+            pages: 0,
+        };
+        futures::stream::try_unfold(walk, move |mut walk| async move {
+            let page: Page<T> = match std::mem::replace(&mut walk.cursor, Cursor::Done) {
+                Cursor::Done => return Ok(None),
+                Cursor::First(url, fallback) => match (self.get_json(url).await, fallback) {
+                    (Err(ApiError::BadRequest { .. }), Some(without)) => {
+                        self.get_json(without).await?
+                    }
+                    (result, _) => result?,
+                },
+                Cursor::Next(url) => self.get_json(url).await?,
+            };
+            walk.pages += 1;
+            // Some endpoints send `next` on a last, empty page: an empty page ends the listing.
+            if let Some(next) = page.next.filter(|_| !page.values.is_empty()) {
+                let next = Url::parse(&next).map_err(|e| ApiError::Malformed {
+                    status: 200,
+                    content_type: "next link".to_owned(),
+                    excerpt: e.to_string(),
+                })?;
+                self.check_origin(&next)?;
+                if !walk.seen_links.insert(next.to_string()) {
+                    return Err(ApiError::PageLoop {
+                        url: format!("{}{}", next.origin().ascii_serialization(), next.path()),
+                    });
+                }
+                if walk.pages >= self.config().max_pages {
+                    return Err(ApiError::TooManyPages {
+                        max: self.config().max_pages,
+                    });
+                }
+                walk.cursor = Cursor::Next(next);
+            }
+            Ok(Some((page.values, walk)))
+        })
+    }
+
+    /// Every item of the listing at `url` (see [`pages`](Self::pages)), deduplicated by `key`:
+    /// Bitbucket's order is not stable across pages, so items can repeat.
     ///
     /// # Errors
     /// [`ApiError`], including [`ApiError::ForeignOrigin`], [`ApiError::PageLoop`] and
@@ -72,50 +141,11 @@ impl ApiClient {
         query: &PageQuery<'_>,
         key: impl Fn(&T) -> String,
     ) -> Result<Vec<T>, ApiError> {
-        let first: Page<T> = match self.get_json(query.apply(url.clone())).await {
-            Err(ApiError::BadRequest { .. }) if query.pagelen.is_some() => {
-                let without = PageQuery {
-                    pagelen: None,
-                    ..query.clone()
-                };
-                self.get_json(without.apply(url)).await?
-            }
-            other => other?,
-        };
-        let mut seen_keys = HashSet::new();
-        let mut seen_links = HashSet::new();
+        let mut seen = HashSet::new();
         let mut items = Vec::new();
-        let mut page = first;
-        let mut pages = 1;
-        loop {
-            let empty = page.values.is_empty();
-            for item in page.values {
-                if seen_keys.insert(key(&item)) {
-                    items.push(item);
-                }
-            }
-            // Some endpoints send `next` on a last, empty page.
-            let Some(next) = page.next.filter(|_| !empty) else {
-                break;
-            };
-            let next = Url::parse(&next).map_err(|e| ApiError::Malformed {
-                status: 200,
-                content_type: "next link".to_owned(),
-                excerpt: e.to_string(),
-            })?;
-            self.check_origin(&next)?;
-            if !seen_links.insert(next.to_string()) {
-                return Err(ApiError::PageLoop {
-                    url: format!("{}{}", next.origin().ascii_serialization(), next.path()),
-                });
-            }
-            pages += 1;
-            if pages > self.config().max_pages {
-                return Err(ApiError::TooManyPages {
-                    max: self.config().max_pages,
-                });
-            }
-            page = self.get_json(next).await?;
+        let mut pages = std::pin::pin!(self.pages::<T>(url, query));
+        while let Some(values) = pages.try_next().await? {
+            items.extend(values.into_iter().filter(|item| seen.insert(key(item))));
         }
         Ok(items)
     }

@@ -83,6 +83,10 @@ pub struct Provider {
     pub token_url: ServiceUrl,
     /// The REST API origin (`https://api.bitbucket.org`); sign-in needs it even without a source.
     pub api_url: ServiceUrl,
+    /// Send a PKCE challenge (S256) when authorizing. Off by default: Bitbucket does not
+    /// document PKCE (some clients send it successfully).
+    #[serde(default)]
+    pub pkce: bool,
 }
 
 impl Provider {
@@ -100,6 +104,7 @@ impl Provider {
             kind,
             authorize_url,
             token_url,
+            pkce: false,
         }
     }
 
@@ -125,6 +130,7 @@ impl Provider {
             authorize_url: endpoint("authorize URL", &["site", "oauth2", "authorize"]),
             token_url: endpoint("token URL", &["site", "oauth2", "access_token"]),
             api_url,
+            pkce: false,
         }
     }
 

@@ -39,6 +39,7 @@ pub(crate) struct ProviderRow {
     pub authorize_url: String,
     pub token_url: String,
     pub api_url: String,
+    pub pkce: bool,
 }
 
 impl ProviderRow {
@@ -51,6 +52,7 @@ impl ProviderRow {
                 authorize_url: ServiceUrl::parse("authorize URL", &self.authorize_url)?,
                 token_url: ServiceUrl::parse("token URL", &self.token_url)?,
                 api_url: ServiceUrl::parse("API URL", &self.api_url)?,
+                pkce: self.pkce,
             })
         };
         parse().map_err(fail)

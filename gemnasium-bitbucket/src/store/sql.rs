@@ -31,7 +31,7 @@ macro_rules! impl_sql_store {
             name: &str,
         ) -> Result<Option<Provider>, StoreError> {
             sqlx::query_as::<_, ProviderRow>(
-                "SELECT name, kind, authorize_url, token_url, api_url FROM providers WHERE name = $1",
+                "SELECT name, kind, authorize_url, token_url, api_url, pkce FROM providers WHERE name = $1",
             )
             .bind(name)
             .fetch_optional(&mut **tx)
@@ -115,13 +115,14 @@ macro_rules! impl_sql_store {
             async fn create_provider(&self, p: &Provider) -> Result<WriteOutcome, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let inserted = sqlx::query(
-                    "INSERT INTO providers (name, kind, authorize_url, token_url, api_url) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO providers (name, kind, authorize_url, token_url, api_url, pkce) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
                 )
                 .bind(p.name.as_str())
                 .bind(p.kind.as_str())
                 .bind(p.authorize_url.to_string())
                 .bind(p.token_url.to_string())
                 .bind(p.api_url.to_string())
+                .bind(p.pkce)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -142,7 +143,7 @@ macro_rules! impl_sql_store {
 
             async fn providers(&self) -> Result<Vec<Provider>, StoreError> {
                 sqlx::query_as::<_, ProviderRow>(
-                    "SELECT name, kind, authorize_url, token_url, api_url FROM providers ORDER BY name",
+                    "SELECT name, kind, authorize_url, token_url, api_url, pkce FROM providers ORDER BY name",
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -169,12 +170,13 @@ macro_rules! impl_sql_store {
                     Some(existing) if existing == *p => WriteOutcome::Unchanged,
                     Some(_) => {
                         sqlx::query(
-                            "UPDATE providers SET authorize_url = $2, token_url = $3, api_url = $4 WHERE name = $1",
+                            "UPDATE providers SET authorize_url = $2, token_url = $3, api_url = $4, pkce = $5 WHERE name = $1",
                         )
                         .bind(p.name.as_str())
                         .bind(p.authorize_url.to_string())
                         .bind(p.token_url.to_string())
                         .bind(p.api_url.to_string())
+                        .bind(p.pkce)
                         .execute(&mut *tx)
                         .await?;
                         WriteOutcome::Updated

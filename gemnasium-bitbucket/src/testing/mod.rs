@@ -48,6 +48,11 @@ impl MockBitbucket {
     pub async fn start() -> Self {
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(State::new(server.uri())));
+        Mock::given(method("GET"))
+            .and(path("/site/oauth2/authorize"))
+            .respond_with(oauth::AuthorizeEndpoint(state.clone()))
+            .mount(&server)
+            .await;
         Mock::given(method("POST"))
             .and(path("/site/oauth2/access_token"))
             .respond_with(oauth::TokenEndpoint(state.clone()))
@@ -139,6 +144,12 @@ impl MockBitbucket {
             .append_pair("code", &code)
             .append_pair("state", state);
         url.to_string()
+    }
+
+    /// Makes `user` the browser's signed-in Bitbucket user: the authorize endpoint then grants
+    /// access at once and redirects with a code (`None`: shows the login page).
+    pub fn sign_in_as(&self, user: Option<&AccountUuid>) {
+        self.lock().signed_in = user.cloned();
     }
 
     /// Issues tokens directly, as if `user` had signed in: `(access, refresh)`.

@@ -153,3 +153,66 @@ impl Respond for TokenEndpoint {
         ResponseTemplate::new(200).set_body_json(body)
     }
 }
+
+/// `GET /site/oauth2/authorize`: the consent page. With a signed-in user (see
+/// `MockBitbucket::sign_in_as`) access is granted at once: 302 to `redirect_uri` with `code`
+/// and the echoed `state`. A redirect URI that does not extend the consumer's callback gets
+/// Bitbucket's HTML error page, and nothing goes back to the client.
+pub(crate) struct AuthorizeEndpoint(pub Arc<Mutex<State>>);
+
+fn html(status: u16, text: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(
+        format!("<html><body><h1>{text}</h1></body></html>"),
+        "text/html",
+    )
+}
+
+impl Respond for AuthorizeEndpoint {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let query = |name: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let Some(consumer) = query("client_id").and_then(|id| state.consumers.get(&id).cloned())
+        else {
+            return html(400, "Invalid client_id");
+        };
+        if query("response_type").as_deref() != Some("code") {
+            return html(400, "Unsupported response_type");
+        }
+        let Some(callback) = consumer.callback.clone() else {
+            return html(
+                400,
+                "Invalid redirect_uri: this OAuth consumer is misconfigured (no callback URL)",
+            );
+        };
+        let redirect = query("redirect_uri").unwrap_or_else(|| callback.clone());
+        let extends = redirect == callback
+            || redirect.starts_with(&format!("{}/", callback.trim_end_matches('/')));
+        if !extends {
+            return html(
+                400,
+                "Invalid redirect_uri: this OAuth consumer is misconfigured",
+            );
+        }
+        let Some(user) = state.signed_in.clone() else {
+            return html(200, "Log in to Bitbucket to continue");
+        };
+        let code = state.issue_code(&consumer.key, &user, query("redirect_uri").as_deref());
+        let Ok(mut location) = url::Url::parse(&redirect) else {
+            return html(400, "Invalid redirect_uri");
+        };
+        location.query_pairs_mut().append_pair("code", &code);
+        if let Some(csrf) = query("state") {
+            location.query_pairs_mut().append_pair("state", &csrf);
+        }
+        ResponseTemplate::new(302).insert_header("Location", location.as_str())
+    }
+}

@@ -182,6 +182,7 @@ pub(crate) struct State {
     pub successful_refreshes: usize,
     pub api_requests: usize,
     pub repos: super::repos::RepoState,
+    pub signed_in: Option<AccountUuid>,
     counter: u64,
 }
 
@@ -203,6 +204,7 @@ impl State {
             successful_refreshes: 0,
             api_requests: 0,
             repos: super::repos::RepoState::default(),
+            signed_in: None,
             counter: 0,
         }
     }

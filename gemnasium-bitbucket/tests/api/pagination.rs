@@ -206,3 +206,30 @@ async fn pagelen_is_dropped_when_refused() {
         .unwrap();
     assert_eq!(items.len(), 2);
 }
+
+#[tokio::test]
+async fn pages_stream_one_page_at_a_time() {
+    use futures::TryStreamExt;
+    let s = server().await;
+    let next = |c: &str| format!("{}/2.0/s?c={c}", s.uri());
+    Mock::given(path("/2.0/s"))
+        .and(query_param_is_missing("c"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"values": repos(0..2), "next": next("b")})),
+        )
+        .mount(&s)
+        .await;
+    Mock::given(path("/2.0/s"))
+        .and(query_param("c", "b"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"values": repos(2..3)})))
+        .mount(&s)
+        .await;
+    let (api, _) = client(&s);
+    let pages: Vec<Vec<Value>> = api
+        .pages(api.url(&["s"]), &PageQuery::default())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+}

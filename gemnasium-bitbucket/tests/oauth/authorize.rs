@@ -83,3 +83,66 @@ fn callback_and_redirect_uris() {
         "https://g.example/auth/auth/bitbucket.org/sync/callback"
     );
 }
+
+#[tokio::test]
+async fn the_mock_authorize_endpoint_redirects_with_code_and_state_or_shows_an_error_page() {
+    use gemnasium_bitbucket::testing::MockConsumer;
+    let w = World::with_consumer({
+        let mut c = MockConsumer::new(KEY, crate::support::SECRET);
+        c.callback = Some("http://127.0.0.1:1/auth/auth/bitbucket.org".to_owned());
+        c
+    })
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = w.client(Purpose::Login);
+    let pending =
+        begin_authorization(&w.provider, &client, &w.redirect(Purpose::Login), false).unwrap();
+
+    let page = no_redirects
+        .get(pending.url().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "nobody signed in: the login page");
+
+    w.bitbucket.sign_in_as(Some(&w.jane));
+    let granted = no_redirects
+        .get(pending.url().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 302);
+    let location = granted.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&w.redirect(Purpose::Login)),
+        "{location}"
+    );
+    let code = pending.code_from_callback(&location).unwrap();
+    let tokens = pending
+        .exchange(&w.http, &w.provider, &client, &code)
+        .await
+        .unwrap();
+    assert!(tokens.refresh_token.is_some());
+
+    let elsewhere = begin_authorization(
+        &w.provider,
+        &client,
+        "http://127.0.0.1:1/auth/auth/bitbucket.org-evil/cb",
+        false,
+    )
+    .unwrap();
+    let refused = no_redirects
+        .get(elsewhere.url().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("Invalid redirect_uri"));
+}
