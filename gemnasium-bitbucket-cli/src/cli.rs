@@ -421,6 +421,10 @@ pub struct WhoArgs {
     /// Seconds to wait for each Bitbucket request.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
+    /// An extra CA certificate (PEM file) to trust, e.g. for a TLS-intercepting proxy.
+    /// Proxies themselves come from HTTPS_PROXY / NO_PROXY.
+    #[arg(long, env = "GEMNASIUM_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// First retry delay in milliseconds (doubles up to 60 s); for tests against local servers.
     #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
     pub retry_base_ms: u64,

@@ -359,3 +359,37 @@ async fn deleting_the_source_removes_our_hooks_or_refuses() {
     assert!(w.bitbucket.hooks("acme/r00").is_empty());
     assert!(w.sandbox.rows().sources.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_or_invalid_ca_certificate_is_a_clear_error() {
+    let w = world().await;
+    let s = &w.sandbox;
+    let mut missing = s.cmd();
+    missing.args([
+        "repo-syncer",
+        "sync",
+        "bitbucket.org",
+        "--ca-cert",
+        "/nonexistent/ca.pem",
+    ]);
+    let (code, _, err) = run(missing).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot read the CA certificate /nonexistent/ca.pem"),
+        "{err}"
+    );
+    let bad = s.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let mut invalid = s.cmd();
+    invalid
+        .args(["repo-syncer", "sync", "bitbucket.org", "--ca-cert"])
+        .arg(&bad);
+    let (code, _, err) = run(invalid).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("CA certificate"), "{err}");
+    assert!(w.bitbucket.rest_requests() == 0, "nothing was sent");
+}

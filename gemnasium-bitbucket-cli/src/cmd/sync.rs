@@ -101,6 +101,14 @@ async fn access(store: &DynStore, source: &Source, who: &WhoArgs) -> anyhow::Res
     let mut config = ApiConfig::new(source.api_url.clone());
     config.timeout = Duration::from_secs(who.timeout);
     config.retry.base_delay = Duration::from_millis(who.retry_base_ms);
+    if let Some(path) = &who.ca_cert {
+        config.extra_ca_pem = Some(std::fs::read(path).map_err(|e| {
+            hinted(
+                format!("cannot read the CA certificate {}: {e}", path.display()),
+                "give a readable PEM file with --ca-cert",
+            )
+        })?);
+    }
     let api = ApiClient::new(config, auth)?;
     Ok(Access {
         repos: BitbucketRepos::new(api),

@@ -141,7 +141,7 @@ impl ApiClient {
     /// A client for `config.api_url` authenticating with `auth`.
     ///
     /// # Errors
-    /// [`ApiError::Malformed`] when the extra CA certificate is not valid PEM.
+    /// [`ApiError::Setup`] when the extra CA certificate is not a valid PEM certificate.
     pub fn new(config: ApiConfig, auth: Arc<dyn BearerAuth>) -> Result<Self, ApiError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("gemnasium-bitbucket/", env!("CARGO_PKG_VERSION")))
@@ -149,16 +149,18 @@ impl ApiClient {
             // A redirect could carry the Authorization header elsewhere.
             .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = &config.extra_ca_pem {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| ApiError::Malformed {
-                status: 0,
-                content_type: "CA certificate".to_owned(),
-                excerpt: e.to_string(),
+            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| ApiError::Setup {
+                reason: format!("the extra CA certificate is not valid PEM ({e})"),
             })?;
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder.build().map_err(|e| ApiError::Network {
-            attempts: 0,
-            reason: e.to_string(),
+        let has_ca = config.extra_ca_pem.is_some();
+        let http = builder.build().map_err(|e| ApiError::Setup {
+            reason: if has_ca {
+                format!("the extra CA certificate was refused ({e:?}); check it is a valid PEM certificate")
+            } else {
+                format!("{e:?}")
+            },
         })?;
         let base = config.api_url.join_path(&["2.0"]);
         let origin = config.api_url.origin();

@@ -114,6 +114,12 @@ pub enum ApiError {
         /// The bound.
         max: usize,
     },
+    /// The HTTP client could not be set up (a bad CA certificate, TLS settings).
+    #[error("cannot set up the HTTP client: {reason}")]
+    Setup {
+        /// What was wrong and what to check.
+        reason: String,
+    },
     /// Getting a token failed.
     #[error(transparent)]
     Auth(#[from] OAuthError),
