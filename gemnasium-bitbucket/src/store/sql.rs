@@ -275,8 +275,17 @@ macro_rules! impl_sql_store {
                 provider: &ProviderName,
                 purpose: Purpose,
             ) -> Result<Option<Client>, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                fetch_client(&mut tx, provider, purpose).await
+                // One SELECT is atomic on its own: a transaction would only add BEGIN/ROLLBACK
+                // round trips (the hot path of every API call).
+                sqlx::query_as::<_, ClientRow>(
+                    "SELECT provider, purpose, key, secret, scopes FROM clients WHERE provider = $1 AND purpose = $2",
+                )
+                .bind(provider.as_str())
+                .bind(purpose.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(ClientRow::into_model)
+                .transpose()
             }
 
             async fn clients(
