@@ -3,7 +3,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use gemnasium_bitbucket::model::{
+    AccountUuid, ClientKey, DisplayName, HookEvents, ProviderKind, ProviderName, Purpose, ScopeSet,
+    ServiceUrl,
+};
 
+use crate::args;
 use crate::secret_input::SecretFlags;
 
 const CONFIGURE_HELP: &str = "\
@@ -15,6 +20,10 @@ Examples:
 Re-running updates what changed and leaves the rest; nothing is ever duplicated.";
 
 const AFTER_HELP: &str = "\
+Examples:
+  gemnasium-bitbucket configure                      # the one-stop set-up
+  gemnasium-bitbucket doctor                         # check everything
+
 Gemnasium's documented set-up runs verbatim through links made by `gemnasium-bitbucket links DIR`:
   auth provider create bitbucket.org bitbucket https://bitbucket.org/site/oauth2/authorize https://bitbucket.org/site/oauth2/access_token
   auth clients create bitbucket.org login KEY SECRET account,email
@@ -30,7 +39,13 @@ OAuth consumers. Its callback URL must be {homepage}/auth/auth/bitbucket.org.";
 pub struct Cli {
     /// Where configuration is stored: sqlite://PATH, postgres://USER@HOST/DB or memory:
     /// [default: sqlite:// in the user's data directory, e.g. ~/.local/share/gemnasium-bitbucket/store.db]
-    #[arg(long, env = "GEMNASIUM_STORE", global = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "GEMNASIUM_STORE",
+        hide_env_values = true,
+        global = true,
+        value_name = "URL"
+    )]
     pub store: Option<String>,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
@@ -38,8 +53,38 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub net: NetArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How this program talks to Bitbucket, for every command that does.
+#[derive(Debug, Clone, Args)]
+pub struct NetArgs {
+    /// Seconds allowed for each request to Bitbucket [default: 10 for configure, verify and
+    /// doctor; 30 otherwise]. A call that keeps failing gives up after 6x this in waits.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// An extra CA certificate (PEM file) to trust, e.g. for a TLS-intercepting proxy; every
+    /// call uses it (token endpoint and REST alike). Proxies come from HTTPS_PROXY / NO_PROXY.
+    #[arg(
+        long,
+        global = true,
+        env = "GEMNASIUM_CA_CERT",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub ca_cert: Option<PathBuf>,
+    /// First retry delay in milliseconds (doubles up to 60 s); for tests against local servers.
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        default_value_t = 1000,
+        hide = true
+    )]
+    pub retry_base_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,11 +97,18 @@ pub enum Command {
     /// Check the whole set-up: store, provider, clients, source, the consumer on Bitbucket, and
     /// stored tokens. Prints pass/warn/fail lines with a fix each; exits 1 on any fail.
     /// Read-only: spends no refresh token unless --refresh.
+    #[command(after_help = "Examples:\n  doctor\n  doctor --offline --json")]
     Doctor(DoctorArgs),
     /// OAuth providers and clients (sign-in and repository access).
+    #[command(
+        after_help = "Examples:\n  auth provider list\n  auth clients create bitbucket.org login KEY SECRET account,email\n  auth login bitbucket.org sync"
+    )]
     Auth(AuthArgs),
     /// Sources of repositories that Gemnasium offers to import.
-    #[command(name = "repo-syncer")]
+    #[command(
+        name = "repo-syncer",
+        after_help = "Examples:\n  repo-syncer sources create bitbucket.org \"Bitbucket Cloud\" bitbucket https://api.bitbucket.org\n  repo-syncer sync bitbucket.org --hooks-url https://gemnasium.example.com/hooks/bitbucket"
+    )]
     RepoSyncer(RepoSyncerArgs),
     /// Create `auth`, `repo-syncer` and `configure` links to this program in DIR, so that
     /// Gemnasium's documented commands run verbatim (put DIR on your PATH).
@@ -75,14 +127,15 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ConfigureArgs {
     /// Gemnasium's homepage URL; the consumer's callback is {homepage}/auth/auth/bitbucket.org.
-    #[arg(long, value_name = "URL")]
-    pub homepage: Option<String>,
+    /// Recorded with the provider: sign-in, verify and doctor use it.
+    #[arg(long, value_name = "URL", value_parser = args::homepage)]
+    pub homepage: Option<ServiceUrl>,
     /// The Bitbucket workspace that will own the consumer (to print the form's link).
     #[arg(long, value_name = "SLUG")]
     pub workspace: Option<String>,
     /// The consumer's Key.
-    #[arg(long)]
-    pub key: Option<String>,
+    #[arg(long, value_parser = args::client_key)]
+    pub key: Option<ClientKey>,
     #[command(flatten)]
     pub secret_flags: SecretFlags,
     /// Do not ask for confirmation; fail at once if an input is missing.
@@ -95,14 +148,11 @@ pub struct ConfigureArgs {
     #[arg(long)]
     pub sync_only: bool,
     /// Bitbucket's web site, which serves the OAuth endpoints.
-    #[arg(long, value_name = "URL", default_value = "https://bitbucket.org")]
-    pub site_url: String,
+    #[arg(long, value_name = "URL", default_value = "https://bitbucket.org", value_parser = args::site_url)]
+    pub site_url: ServiceUrl,
     /// Bitbucket's REST API origin.
-    #[arg(long, value_name = "URL", default_value = "https://api.bitbucket.org")]
-    pub api_url: String,
-    /// Seconds to wait for Bitbucket when verifying the consumer.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub timeout: u64,
+    #[arg(long, value_name = "URL", default_value = "https://api.bitbucket.org", value_parser = args::api_url)]
+    pub api_url: ServiceUrl,
     /// Record without verifying the consumer on Bitbucket.
     #[arg(long)]
     pub no_verify: bool,
@@ -110,9 +160,6 @@ pub struct ConfigureArgs {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Seconds to wait for Bitbucket when verifying consumers.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub timeout: u64,
     /// Do not contact Bitbucket (skip consumer verification).
     #[arg(long)]
     pub offline: bool,
@@ -130,11 +177,17 @@ pub struct AuthArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
     /// OAuth providers: where users authorize and tokens come from.
+    #[command(
+        after_help = "Example:\n  auth provider create bitbucket.org bitbucket https://bitbucket.org/site/oauth2/authorize https://bitbucket.org/site/oauth2/access_token"
+    )]
     Provider {
         #[command(subcommand)]
-        command: ProviderCommand,
+        command: Box<ProviderCommand>,
     },
     /// OAuth clients: a consumer's key and secret for signing in (login) or syncing (sync).
+    #[command(
+        after_help = "Example:\n  auth clients create bitbucket.org sync KEY SECRET repository,webhook"
+    )]
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
@@ -142,25 +195,27 @@ pub enum AuthCommand {
     /// Authorize an account for a client: prints the Bitbucket URL to open, then reads the URL
     /// Bitbucket redirected to (or the code), and stores that account's tokens.
     #[command(
-        after_help = "Example:\n  auth login bitbucket.org sync --homepage https://gemnasium.example.com\n\nThe redirect URI is {homepage}/auth/auth/{provider}/{purpose}/callback, an extension of the\nconsumer's registered callback URL, which Bitbucket accepts."
+        after_help = "Examples:\n  auth login bitbucket.org sync\n  auth login bitbucket.org login --homepage https://gemnasium.example.com\n\nThe redirect URI is {homepage}/auth/auth/{provider}/{purpose}/callback, an extension of the\nconsumer's registered callback URL, which Bitbucket accepts. The homepage recorded by\n`configure` (or `auth provider update NAME --homepage URL`) is used unless --homepage is given.\nOnly a URL on that redirect URI, with this sign-in's state, is accepted."
     )]
     Login {
         /// The provider, such as bitbucket.org.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// login or sync.
-        purpose: String,
-        /// Gemnasium's homepage URL (the consumer's callback is {homepage}/auth/auth/{provider}).
-        #[arg(long, env = "GEMNASIUM_HOMEPAGE", value_name = "URL")]
-        homepage: String,
+        #[arg(value_parser = args::purpose)]
+        purpose: Purpose,
+        /// Gemnasium's homepage URL, instead of the one recorded with the provider.
+        #[arg(long, env = "GEMNASIUM_HOMEPAGE", hide_env_values = true, value_name = "URL", value_parser = args::homepage)]
+        homepage: Option<ServiceUrl>,
         /// Send a PKCE challenge (S256) even if the provider does not ask for it
         /// (`auth provider update NAME --pkce true` turns it on for every login).
         #[arg(long)]
         pkce: bool,
-        /// Seconds to wait for Bitbucket.
-        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-        timeout: u64,
     },
     /// Users' stored tokens (never shown, only their state).
+    #[command(
+        after_help = "Examples:\n  auth tokens list\n  auth tokens refresh --older-than 30d"
+    )]
     Tokens {
         #[command(subcommand)]
         command: TokensCommand,
@@ -170,18 +225,26 @@ pub enum AuthCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
     /// List stored tokens: account, purpose, scopes, expiry, last refresh, state.
+    #[command(after_help = "Example:\n  auth tokens list bitbucket.org --json")]
     List {
         /// Only this provider's tokens.
-        provider: Option<String>,
+        #[arg(value_parser = args::provider_name)]
+        provider: Option<ProviderName>,
     },
     /// Delete an account's stored token for a client.
+    #[command(
+        after_help = "Example:\n  auth tokens delete bitbucket.org sync {d301aafa-1234-4e5f-8a9b-0123456789ab}"
+    )]
     Delete {
         /// The provider.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// login or sync.
-        purpose: String,
+        #[arg(value_parser = args::purpose)]
+        purpose: Purpose,
         /// The account's UUID, as `auth tokens list` shows it.
-        account: String,
+        #[arg(value_parser = args::account)]
+        account: AccountUuid,
     },
     /// Refresh tokens not refreshed for a while, so Bitbucket does not expire them (it drops
     /// refresh tokens unused for about three months). Suitable for a daily cron job.
@@ -190,11 +253,8 @@ pub enum TokensCommand {
     )]
     Refresh {
         /// Only tokens not refreshed for at least this long: 30d, 12h, 45m, 0s.
-        #[arg(long, value_name = "DURATION", default_value = "30d")]
-        older_than: String,
-        /// Seconds to wait for Bitbucket.
-        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-        timeout: u64,
+        #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = args::duration)]
+        older_than: chrono::Duration,
     },
 }
 
@@ -206,48 +266,67 @@ pub enum ProviderCommand {
     )]
     Create {
         /// Unique name, such as bitbucket.org.
-        name: String,
+        #[arg(value_parser = args::provider_name)]
+        name: ProviderName,
         /// Kind of service: bitbucket.
-        kind: String,
+        #[arg(value_parser = args::provider_kind)]
+        kind: ProviderKind,
         /// Authorization endpoint, https://bitbucket.org/site/oauth2/authorize for Bitbucket Cloud.
-        authorize_url: String,
+        #[arg(value_parser = args::authorize_url)]
+        authorize_url: ServiceUrl,
         /// Token endpoint, https://bitbucket.org/site/oauth2/access_token for Bitbucket Cloud.
-        token_url: String,
+        #[arg(value_parser = args::token_url)]
+        token_url: ServiceUrl,
         /// REST API origin [default for bitbucket: https://api.bitbucket.org].
-        #[arg(long, value_name = "URL")]
-        api_url: Option<String>,
+        #[arg(long, value_name = "URL", value_parser = args::api_url)]
+        api_url: Option<ServiceUrl>,
         /// Send a PKCE challenge when users authorize (Bitbucket does not document PKCE).
         #[arg(long)]
         pkce: bool,
+        /// Gemnasium's homepage (the consumer's callback URL derives from it).
+        #[arg(long, value_name = "URL", value_parser = args::homepage)]
+        homepage: Option<ServiceUrl>,
     },
     /// List providers.
+    #[command(after_help = "Example:\n  auth provider list --json")]
     List,
-    /// Show one provider.
+    /// Show one provider, with the callback URL to register on the consumer.
+    #[command(after_help = "Example:\n  auth provider show bitbucket.org")]
     Show {
         /// The provider's name.
-        name: String,
+        #[arg(value_parser = args::provider_name)]
+        name: ProviderName,
     },
-    /// Change a provider's URLs.
+    /// Change a provider's URLs, PKCE or homepage; only the fields given change.
+    #[command(
+        after_help = "Example:\n  auth provider update bitbucket.org --homepage https://gemnasium.example.com"
+    )]
     Update {
         /// The provider's name.
-        name: String,
+        #[arg(value_parser = args::provider_name)]
+        name: ProviderName,
         /// New authorization endpoint.
-        #[arg(long, value_name = "URL")]
-        authorize_url: Option<String>,
+        #[arg(long, value_name = "URL", value_parser = args::authorize_url)]
+        authorize_url: Option<ServiceUrl>,
         /// New token endpoint.
-        #[arg(long, value_name = "URL")]
-        token_url: Option<String>,
+        #[arg(long, value_name = "URL", value_parser = args::token_url)]
+        token_url: Option<ServiceUrl>,
         /// New REST API origin.
-        #[arg(long, value_name = "URL")]
-        api_url: Option<String>,
+        #[arg(long, value_name = "URL", value_parser = args::api_url)]
+        api_url: Option<ServiceUrl>,
         /// Turn PKCE on or off for authorizations.
         #[arg(long, value_name = "BOOL")]
         pkce: Option<bool>,
+        /// Gemnasium's homepage.
+        #[arg(long, value_name = "URL", value_parser = args::homepage)]
+        homepage: Option<ServiceUrl>,
     },
     /// Delete a provider (refused while clients or sources use it, unless --cascade).
+    #[command(after_help = "Example:\n  auth provider delete bitbucket.org --cascade")]
     Delete {
         /// The provider's name.
-        name: String,
+        #[arg(value_parser = args::provider_name)]
+        name: ProviderName,
         /// Also delete its clients, sources, stored tokens and repositories.
         #[arg(long)]
         cascade: bool,
@@ -269,13 +348,16 @@ SCOPES must mirror the boxes ticked on the consumer (Bitbucket grants those, wha
 login needs account (and email for sign-up); sync needs repository and webhook.")]
     Create {
         /// The provider, such as bitbucket.org.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// login (sign users in) or sync (list repositories, install webhooks).
-        purpose: String,
+        #[arg(value_parser = args::purpose)]
+        purpose: Purpose,
         /// The consumer's Key.
-        key: String,
+        #[arg(value_parser = args::client_key)]
+        key: ClientKey,
         /// The consumer's Secret, or `-` to read it from standard input. Leave it out with
-        /// --secret-stdin or --secret-env.
+        /// --secret-stdin or --secret-env (this place then holds SCOPES).
         secret: String,
         /// Scopes ticked on the consumer, comma or space separated, such as account,email.
         scopes: Option<String>,
@@ -286,61 +368,69 @@ login needs account (and email for sign-up); sync needs repository and webhook."
         allow_missing_scopes: bool,
     },
     /// List clients, of all providers or of one.
+    #[command(after_help = "Example:\n  auth clients list bitbucket.org")]
     List {
         /// Only this provider's clients.
-        provider: Option<String>,
+        #[arg(value_parser = args::provider_name)]
+        provider: Option<ProviderName>,
     },
     /// Show one client (the secret only as a fingerprint).
+    #[command(after_help = "Example:\n  auth clients show bitbucket.org sync --json")]
     Show {
         /// The provider.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// login or sync.
-        purpose: String,
+        #[arg(value_parser = args::purpose)]
+        purpose: Purpose,
     },
-    /// Change a client's key, secret or scopes.
+    /// Change a client's key, secret or scopes; only the fields given change (atomically).
     #[command(
-        after_help = "Example:\n  auth clients update bitbucket.org sync --secret-stdin < secret.txt"
+        after_help = "Examples:\n  auth clients update bitbucket.org sync --secret-stdin < secret.txt\n  auth clients update bitbucket.org login --scopes account,email"
     )]
     Update {
         /// The provider.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// login or sync.
-        purpose: String,
+        #[arg(value_parser = args::purpose)]
+        purpose: Purpose,
         /// New consumer key.
-        #[arg(long)]
-        key: Option<String>,
+        #[arg(long, value_parser = args::client_key)]
+        key: Option<ClientKey>,
         /// New consumer secret, or `-` to read it from standard input.
         #[arg(long)]
         secret: Option<String>,
         #[command(flatten)]
         secret_flags: SecretFlags,
         /// New scopes, comma or space separated.
-        #[arg(long)]
-        scopes: Option<String>,
+        #[arg(long, value_parser = args::scopes)]
+        scopes: Option<ScopeSet>,
         /// Accept scopes that do not cover the purpose.
         #[arg(long)]
         allow_missing_scopes: bool,
     },
     /// Check the client's key and secret on Bitbucket, without a user: valid or not, callback URL
-    /// set or missing, private or not, and (private consumers) granted vs needed scopes.
+    /// set or missing, private or not, and (private consumers) granted vs needed scopes. Exits 1
+    /// unless every part is clearly good.
+    #[command(after_help = "Example:\n  auth clients verify bitbucket.org login")]
     Verify {
         /// The provider.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// login or sync.
-        purpose: String,
-        /// Gemnasium's homepage, to verify with the real redirect URI.
-        #[arg(long, env = "GEMNASIUM_HOMEPAGE", value_name = "URL")]
-        homepage: Option<String>,
-        /// Seconds to wait for Bitbucket.
-        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-        timeout: u64,
+        #[arg(value_parser = args::purpose)]
+        purpose: Purpose,
     },
     /// Delete a client and the tokens users granted it.
+    #[command(after_help = "Example:\n  auth clients delete bitbucket.org login")]
     Delete {
         /// The provider.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// login or sync.
-        purpose: String,
+        #[arg(value_parser = args::purpose)]
+        purpose: Purpose,
     },
 }
 
@@ -353,51 +443,62 @@ pub struct RepoSyncerArgs {
 #[derive(Debug, Subcommand)]
 pub enum RepoSyncerCommand {
     /// Sources of repositories, one per provider.
+    #[command(after_help = "Example:\n  repo-syncer sources list")]
     Sources {
         #[command(subcommand)]
         command: SourcesCommand,
     },
     /// Repositories an account can see, as the last sync listed them.
+    #[command(after_help = "Example:\n  repo-syncer repos list bitbucket.org --json")]
     Repos {
         #[command(subcommand)]
         command: ReposCommand,
     },
     /// List every workspace's repositories into the store, then give each tracked repository
     /// exactly one webhook of ours (with --hooks-url). Safe to re-run: unchanged repositories
-    /// cost no write request.
+    /// cost no write request. Exits 1 if a workspace could not be listed or a webhook failed.
     #[command(
         after_help = "Examples:\n  repo-syncer sync bitbucket.org\n  repo-syncer sync bitbucket.org --workspace acme --hooks-url https://gemnasium.example.com/hooks/bitbucket\n  repo-syncer sync bitbucket.org --as-consumer --dry-run --json"
     )]
     Sync {
         /// The source, named by its provider (bitbucket.org).
-        source: String,
+        #[arg(value_parser = args::provider_name)]
+        source: ProviderName,
         #[command(flatten)]
         who: WhoArgs,
         /// Only this workspace (its slug).
         #[arg(long, value_name = "SLUG")]
         workspace: Option<String>,
-        /// Where Gemnasium receives webhook deliveries; without it, webhooks are not touched.
-        #[arg(long, value_name = "URL")]
-        hooks_url: Option<String>,
-        /// Webhook events, comma separated.
-        #[arg(long, value_name = "EVENTS", default_value = "repo:push")]
-        events: String,
+        /// Where Gemnasium receives webhook deliveries (https; no credentials, no #fragment);
+        /// without it, webhooks are not touched.
+        #[arg(long, value_name = "URL", value_parser = args::hooks_url)]
+        hooks_url: Option<ServiceUrl>,
+        /// Webhook events, comma separated (known Bitbucket event keys).
+        #[arg(long, value_name = "EVENTS", default_value = "repo:push", value_parser = args::events)]
+        events: HookEvents,
         /// Fetch and report; write nothing (no store writes, no webhook changes).
         #[arg(long)]
         dry_run: bool,
+        /// Stop waiting (for rate limits and retries) after this long: 30m, 2h.
+        #[arg(long, value_name = "DURATION", value_parser = args::duration)]
+        time_limit: Option<chrono::Duration>,
     },
     /// Track repositories (their webhooks are installed by the next `sync --hooks-url`).
+    #[command(after_help = "Example:\n  repo-syncer track bitbucket.org acme/widget acme/gadget")]
     Track {
         /// The source (bitbucket.org).
-        source: String,
+        #[arg(value_parser = args::provider_name)]
+        source: ProviderName,
         /// workspace/slug of each repository.
         #[arg(required = true)]
         full_names: Vec<String>,
     },
-    /// Stop tracking repositories, removing our webhook from Bitbucket first.
+    /// Stop tracking repositories, removing every webhook of ours from each first.
+    #[command(after_help = "Example:\n  repo-syncer untrack bitbucket.org acme/widget")]
     Untrack {
         /// The source (bitbucket.org).
-        source: String,
+        #[arg(value_parser = args::provider_name)]
+        source: ProviderName,
         /// workspace/slug of each repository.
         #[arg(required = true)]
         full_names: Vec<String>,
@@ -413,29 +514,23 @@ pub enum RepoSyncerCommand {
 #[derive(Debug, Clone, Args)]
 pub struct WhoArgs {
     /// A stored account (see `auth tokens list`); default: the only account with a sync token.
-    #[arg(long, value_name = "UUID", conflicts_with = "as_consumer")]
-    pub account: Option<String>,
+    #[arg(long, value_name = "UUID", conflicts_with = "as_consumer", value_parser = args::account)]
+    pub account: Option<AccountUuid>,
     /// The sync consumer itself (client-credentials grant; private consumers only).
     #[arg(long)]
     pub as_consumer: bool,
-    /// Seconds to wait for each Bitbucket request.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub timeout: u64,
-    /// An extra CA certificate (PEM file) to trust, e.g. for a TLS-intercepting proxy.
-    /// Proxies themselves come from HTTPS_PROXY / NO_PROXY.
-    #[arg(long, env = "GEMNASIUM_CA_CERT", value_name = "FILE")]
-    pub ca_cert: Option<std::path::PathBuf>,
-    /// First retry delay in milliseconds (doubles up to 60 s); for tests against local servers.
-    #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
-    pub retry_base_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ReposCommand {
     /// List the repositories the last sync recorded (add --refresh to sync the listing first).
+    #[command(
+        after_help = "Examples:\n  repo-syncer repos list bitbucket.org\n  repo-syncer repos list bitbucket.org --as-consumer --json"
+    )]
     List {
         /// The source (bitbucket.org).
-        source: String,
+        #[arg(value_parser = args::provider_name)]
+        source: ProviderName,
         #[command(flatten)]
         who: WhoArgs,
         /// Sync the listing first (no webhook changes).
@@ -452,37 +547,50 @@ pub enum SourcesCommand {
     )]
     Create {
         /// The provider whose users' repositories it lists, such as bitbucket.org.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// The label users see, such as "Bitbucket Cloud".
-        display_name: String,
+        #[arg(value_parser = args::display_name)]
+        display_name: DisplayName,
         /// Kind of service: bitbucket.
-        kind: String,
+        #[arg(value_parser = args::provider_kind)]
+        kind: ProviderKind,
         /// REST API origin, https://api.bitbucket.org for Bitbucket Cloud.
-        api_url: String,
+        #[arg(value_parser = args::api_url)]
+        api_url: ServiceUrl,
     },
     /// List sources.
+    #[command(after_help = "Example:\n  repo-syncer sources list --json")]
     List,
     /// Show one source.
+    #[command(after_help = "Example:\n  repo-syncer sources show bitbucket.org")]
     Show {
         /// The source's provider.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
     },
-    /// Change a source's display name or API URL.
+    /// Change a source's display name or API URL; only the fields given change.
+    #[command(
+        after_help = "Example:\n  repo-syncer sources update bitbucket.org --display-name \"Bitbucket\""
+    )]
     Update {
         /// The source's provider.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         /// New label.
-        #[arg(long)]
-        display_name: Option<String>,
+        #[arg(long, value_parser = args::display_name)]
+        display_name: Option<DisplayName>,
         /// New REST API origin.
-        #[arg(long, value_name = "URL")]
-        api_url: Option<String>,
+        #[arg(long, value_name = "URL", value_parser = args::api_url)]
+        api_url: Option<ServiceUrl>,
     },
     /// Delete a source, first removing our webhooks from its tracked repositories on Bitbucket
-    /// (refused if Bitbucket cannot be reached, unless --keep-hooks).
+    /// (refused, changing nothing, if Bitbucket cannot be reached, unless --keep-hooks).
+    #[command(after_help = "Example:\n  repo-syncer sources delete bitbucket.org --keep-hooks")]
     Delete {
         /// The source's provider.
-        provider: String,
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
         #[command(flatten)]
         who: WhoArgs,
         /// Leave our webhooks on Bitbucket (no Bitbucket access needed).

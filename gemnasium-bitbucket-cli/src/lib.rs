@@ -5,10 +5,11 @@
 //! so Gemnasium's documented commands run verbatim. This crate is a library only so that the
 //! workspace's end-to-end tests can build the same program; [`main`] is the whole interface.
 
+mod args;
 mod cli;
 mod cmd;
 mod error;
-mod output;
+pub mod output;
 mod secret_input;
 
 use std::ffi::OsString;
@@ -37,10 +38,39 @@ fn multicall_args() -> Vec<OsString> {
     args
 }
 
+/// Parses the command line. A value the library refuses (a bad URL, an unknown scope) is a
+/// user error like any other: one `error:` line with the library's explanation, exit code 1.
+/// Other parse failures are usage errors (exit 2), help and version exit 0, as clap does.
+fn parse() -> Result<Cli, ExitCode> {
+    match Cli::try_parse_from(multicall_args()) {
+        Ok(cli) => Ok(cli),
+        Err(e) if e.kind() == clap::error::ErrorKind::ValueValidation => {
+            match std::error::Error::source(&e) {
+                Some(reason) => {
+                    eprintln!("error: {}", output::escaped(&reason.to_string()));
+                    Err(ExitCode::FAILURE)
+                }
+                None => Err(exit_as_clap(&e)),
+            }
+        }
+        Err(e) => Err(exit_as_clap(&e)),
+    }
+}
+
+/// Prints a clap error (or help) as clap would and returns its exit code; a closed pipe while
+/// printing help is ignored.
+fn exit_as_clap(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
 /// Runs the program with the process's arguments and returns its exit code.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(multicall_args());
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

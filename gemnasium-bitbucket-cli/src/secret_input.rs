@@ -20,7 +20,8 @@ pub struct SecretFlags {
 }
 
 impl SecretFlags {
-    fn given(&self) -> bool {
+    /// Whether a flag names where the secret comes from.
+    pub fn given(&self) -> bool {
         self.secret_stdin || self.secret_env.is_some()
     }
 

@@ -20,13 +20,13 @@ fn client_lookup(c: &mut Criterion) {
         let store = SqliteStore::open(&path).await.unwrap();
         let _ = store.create_provider(&provider).await.unwrap();
         for purpose in Purpose::ALL {
-            let client = Client {
-                provider: provider.name.clone(),
+            let client = Client::new(
+                provider.name.clone(),
                 purpose,
-                key: "KEY".parse().unwrap(),
-                secret: ClientSecret::new("SECRET".repeat(8)).unwrap(),
-                scopes: purpose.recommended_scopes(),
-            };
+                "KEY".parse().unwrap(),
+                ClientSecret::new("SECRET".repeat(8)).unwrap(),
+                purpose.recommended_scopes(),
+            );
             let _ = store.create_client(&client).await.unwrap();
         }
         store

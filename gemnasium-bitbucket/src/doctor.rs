@@ -1,11 +1,19 @@
-//! Health checks behind `doctor`: each finding is pass, warn or fail, and says how to fix it.
+//! Health checks behind `doctor`: each [`Finding`] is pass, warn or fail; a finding that is not
+//! a pass names its [`Problem`], which says in neutral words how to fix it (a command-line
+//! front end maps problems to its own commands).
 //!
 //! Everything here is read-only: no check writes to the store or spends a refresh token.
+
+use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::model::{Provider, ProviderKind, Purpose, Scope, ScopeSet, TokenState};
+use crate::model::{
+    CallbackUrl, Provider, ProviderKind, ProviderName, Purpose, ScopeNote, ScopeSet, ServiceUrl,
+    TokenKey, TokenState,
+};
+use crate::oauth::{Check, Verification};
 use crate::store::{Store, StoreError, StoredToken};
 
 /// How bad a finding is.
@@ -32,58 +40,275 @@ impl Status {
     }
 }
 
+/// What a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Subject {
+    /// The store itself.
+    Store {
+        /// Where it is (no password).
+        location: String,
+    },
+    /// The list of providers.
+    Providers,
+    /// One provider's settings.
+    Provider {
+        /// Its name.
+        provider: ProviderName,
+    },
+    /// A client's recorded settings.
+    Client {
+        /// Its provider.
+        provider: ProviderName,
+        /// Its purpose.
+        purpose: Purpose,
+    },
+    /// A client's consumer, as Bitbucket sees it.
+    Consumer {
+        /// Its provider.
+        provider: ProviderName,
+        /// Its purpose.
+        purpose: Purpose,
+    },
+    /// A provider's source.
+    Source {
+        /// Its provider.
+        provider: ProviderName,
+    },
+    /// A stored token.
+    Token {
+        /// Whose.
+        key: TokenKey,
+        /// The account as shown to people.
+        account: String,
+    },
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Store { location } => write!(f, "store {location}"),
+            Subject::Providers => f.write_str("providers"),
+            Subject::Provider { provider } => write!(f, "provider {provider}"),
+            Subject::Client { provider, purpose } => write!(f, "client {provider}/{purpose}"),
+            Subject::Consumer { provider, purpose } => write!(f, "consumer {provider}/{purpose}"),
+            Subject::Source { provider } => write!(f, "source {provider}"),
+            Subject::Token { key, account } => {
+                write!(f, "token {}/{} {account}", key.provider, key.purpose)
+            }
+        }
+    }
+}
+
+/// What is wrong, typed, so that front ends can say how to fix it in their own terms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Problem {
+    /// The store cannot be opened or read.
+    StoreUnavailable,
+    /// Others can read the store's files.
+    StorePermissions,
+    /// No provider is configured.
+    NoProvider,
+    /// A provider's URL differs from Bitbucket Cloud's.
+    UnusualUrl {
+        /// The provider.
+        provider: ProviderName,
+        /// Which URL (`authorize URL`, `token URL`, `API URL`).
+        field: &'static str,
+        /// What Bitbucket Cloud uses.
+        expected: ServiceUrl,
+    },
+    /// A provider's API URL is on the web site's host, which Bitbucket refuses for token calls.
+    ApiUrlOnWebsite {
+        /// The provider or source.
+        provider: ProviderName,
+    },
+    /// The authorize and token URLs are on different hosts.
+    HostsDiffer {
+        /// The provider.
+        provider: ProviderName,
+    },
+    /// Gemnasium's homepage is not recorded: the callback URL is unknown.
+    NoHomepage {
+        /// The provider.
+        provider: ProviderName,
+    },
+    /// A purpose has no client.
+    MissingClient {
+        /// The provider.
+        provider: ProviderName,
+        /// The purpose.
+        purpose: Purpose,
+    },
+    /// A client's scopes do not cover its purpose.
+    ScopesMissing {
+        /// The provider.
+        provider: ProviderName,
+        /// The purpose.
+        purpose: Purpose,
+        /// The scopes recorded.
+        scopes: ScopeSet,
+        /// The scopes missing.
+        missing: ScopeSet,
+    },
+    /// A scope-policy warning.
+    ScopeNote {
+        /// The provider.
+        provider: ProviderName,
+        /// The purpose.
+        purpose: Purpose,
+        /// Which warning.
+        #[serde(skip)]
+        note: ScopeNote,
+    },
+    /// A sync client without a source.
+    NoSource {
+        /// The provider.
+        provider: ProviderName,
+        /// The API URL the source should use.
+        api_url: ServiceUrl,
+    },
+    /// The source's kind is not the provider's.
+    SourceKind {
+        /// The provider.
+        provider: ProviderName,
+        /// The provider's kind.
+        kind: ProviderKind,
+    },
+    /// The source lists from another API than the provider signs in with.
+    SourceApiUrl {
+        /// The provider.
+        provider: ProviderName,
+        /// The provider's API URL.
+        api_url: ServiceUrl,
+    },
+    /// Bitbucket refuses the consumer's key and secret.
+    ConsumerRefused {
+        /// The provider.
+        provider: ProviderName,
+        /// The purpose.
+        purpose: Purpose,
+    },
+    /// The consumer has no callback URL.
+    ConsumerNoCallback {
+        /// The callback URL to set, when the homepage is known.
+        callback: Option<CallbackUrl>,
+    },
+    /// The consumer does not grant scopes its purpose needs.
+    ConsumerScopes {
+        /// What is missing.
+        missing: ScopeSet,
+    },
+    /// Bitbucket's answer could not be read: nothing is known.
+    ConsumerUnknown,
+    /// Bitbucket could not be reached.
+    Unreachable,
+    /// Verification was skipped on request.
+    NotVerified,
+    /// A token's account must authorize again.
+    TokenNeedsReauth {
+        /// Whose.
+        key: TokenKey,
+    },
+    /// An access token expired and there is no refresh token.
+    TokenExpired {
+        /// Whose.
+        key: TokenKey,
+    },
+    /// A refresh token is idle long enough to risk Bitbucket's ~3-month expiry.
+    TokenIdle {
+        /// Whose.
+        key: TokenKey,
+        /// Days since last use.
+        days: i64,
+    },
+}
+
+impl Problem {
+    /// How to fix it, in neutral words.
+    #[must_use]
+    pub fn advice(&self) -> String {
+        match self {
+            Problem::StoreUnavailable => "check the store location and its permissions, or restore it from a backup".into(),
+            Problem::StorePermissions => "make the store's files readable by their owner only (chmod 600); opening the store for writing does it when it can".into(),
+            Problem::NoProvider => "record the Bitbucket Cloud set-up (provider, clients, source)".into(),
+            Problem::UnusualUrl { field, expected, .. } => format!("unless this is deliberate, set the {field} to {expected}"),
+            Problem::ApiUrlOnWebsite { .. } => "set the API URL to https://api.bitbucket.org".into(),
+            Problem::HostsDiffer { .. } => "check both URLs; Bitbucket serves both from https://bitbucket.org".into(),
+            Problem::NoHomepage { .. } => "record Gemnasium's homepage with the provider, so the callback URL is known".into(),
+            Problem::MissingClient { purpose, .. } => format!("record a {purpose} client with scopes {}", purpose.recommended_scopes()),
+            Problem::ScopesMissing { missing, scopes, .. } => {
+                let boxes: Vec<_> = missing.iter().map(crate::model::Scope::checkbox).collect();
+                let all: ScopeSet = scopes.iter().chain(missing.iter()).collect();
+                format!("tick {} on the consumer, then set the client's scopes to {all}", boxes.join(", "))
+            }
+            Problem::ScopeNote { note, .. } => note.to_string(),
+            Problem::NoSource { api_url, .. } => format!("record a source \"Bitbucket Cloud\" listing from {api_url}"),
+            Problem::SourceKind { kind, .. } => format!("record the source again with kind {kind}"),
+            Problem::SourceApiUrl { api_url, .. } => format!("make the source's API URL {api_url}, like the provider's"),
+            Problem::ConsumerRefused { .. } => "copy the key and secret again from the consumer's page on Bitbucket and update the client".into(),
+            Problem::ConsumerNoCallback { callback } => match callback {
+                Some(cb) => format!("edit the consumer on Bitbucket: Callback URL {cb}"),
+                None => "edit the consumer on Bitbucket: Callback URL {homepage}/auth/auth/bitbucket.org".into(),
+            },
+            Problem::ConsumerScopes { .. } => "tick those boxes on the consumer".into(),
+            Problem::ConsumerUnknown => "check the provider's token URL, then verify again".into(),
+            Problem::Unreachable => "check the network, or the provider's token URL".into(),
+            Problem::NotVerified => "run the check online to verify the consumer on Bitbucket".into(),
+            Problem::TokenNeedsReauth { .. } | Problem::TokenExpired { .. } => "the account owner signs in again".into(),
+            Problem::TokenIdle { .. } => "refresh idle tokens daily (a refresh keeps them alive)".into(),
+        }
+    }
+}
+
 /// One check's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Finding {
-    /// What was checked, such as `client bitbucket.org/sync`.
-    pub subject: String,
+    /// What was checked.
+    pub subject: Subject,
     /// The verdict.
     pub status: Status,
     /// What was found.
     pub message: String,
-    /// How to fix it, when it is not a pass.
-    pub fix: Option<String>,
+    /// What is wrong, when it is not a pass.
+    pub problem: Option<Problem>,
 }
 
 impl Finding {
     /// A passing finding.
     #[must_use]
-    pub fn pass(subject: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn pass(subject: Subject, message: impl Into<String>) -> Self {
         Self {
-            subject: subject.into(),
+            subject,
             status: Status::Pass,
             message: message.into(),
-            fix: None,
+            problem: None,
         }
     }
 
-    /// A warning with its fix.
+    /// A warning about `problem`.
     #[must_use]
-    pub fn warn(
-        subject: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
+    pub fn warn(subject: Subject, message: impl Into<String>, problem: Problem) -> Self {
         Self {
-            subject: subject.into(),
+            subject,
             status: Status::Warn,
             message: message.into(),
-            fix: Some(fix.into()),
+            problem: Some(problem),
         }
     }
 
-    /// A failure with its fix.
+    /// A failure because of `problem`.
     #[must_use]
-    pub fn fail(
-        subject: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
+    pub fn fail(subject: Subject, message: impl Into<String>, problem: Problem) -> Self {
         Self {
-            subject: subject.into(),
+            subject,
             status: Status::Fail,
             message: message.into(),
-            fix: Some(fix.into()),
+            problem: Some(problem),
         }
     }
 }
@@ -95,79 +320,105 @@ impl Finding {
 /// Only when the store cannot be read.
 pub async fn check_configuration(store: &dyn Store) -> Result<Vec<Finding>, StoreError> {
     let mut findings = vec![Finding::pass(
-        format!("store {}", store.location()),
+        Subject::Store {
+            location: store.location(),
+        },
         format!("{} store opens and its schema is current", store.backend()),
     )];
+    for warning in store.warnings() {
+        findings.push(Finding::warn(
+            Subject::Store {
+                location: store.location(),
+            },
+            warning,
+            Problem::StorePermissions,
+        ));
+    }
     let providers = store.providers().await?;
     if providers.is_empty() {
         findings.push(Finding::fail(
-            "providers",
+            Subject::Providers,
             "no provider is configured",
-            "run `configure`, or `auth provider create bitbucket.org bitbucket https://bitbucket.org/site/oauth2/authorize https://bitbucket.org/site/oauth2/access_token`",
+            Problem::NoProvider,
         ));
     }
     for provider in &providers {
-        findings.extend(check_provider_urls(provider));
+        findings.extend(check_provider(provider));
         let clients = store.clients(Some(&provider.name)).await?;
         let source = store.source(&provider.name).await?;
         let has = |purpose| clients.iter().any(|c| c.purpose == purpose);
         for purpose in Purpose::ALL {
-            if !has(purpose) {
-                let why = match purpose {
-                    Purpose::Login => "users cannot sign in with Bitbucket",
-                    Purpose::Sync if source.is_some() => "the source cannot list repositories",
-                    Purpose::Sync => "repositories cannot be imported",
-                };
-                let status_fail = purpose == Purpose::Sync && source.is_some();
-                let subject = format!("client {}/{purpose}", provider.name);
-                let message = format!("no {purpose} client: {why}");
-                let fix = format!(
-                    "run `auth clients create {} {purpose} KEY SECRET {}`",
-                    provider.name,
-                    purpose.recommended_scopes()
-                );
-                findings.push(if status_fail {
-                    Finding::fail(subject, message, fix)
-                } else {
-                    Finding::warn(subject, message, fix)
-                });
+            if has(purpose) {
+                continue;
             }
+            let why = match purpose {
+                Purpose::Login => "users cannot sign in with Bitbucket",
+                Purpose::Sync if source.is_some() => "the source cannot list repositories",
+                Purpose::Sync => "repositories cannot be imported",
+            };
+            let subject = Subject::Client {
+                provider: provider.name.clone(),
+                purpose,
+            };
+            let message = format!("no {purpose} client: {why}");
+            let problem = Problem::MissingClient {
+                provider: provider.name.clone(),
+                purpose,
+            };
+            findings.push(if purpose == Purpose::Sync && source.is_some() {
+                Finding::fail(subject, message, problem)
+            } else {
+                Finding::warn(subject, message, problem)
+            });
         }
         for client in &clients {
-            findings.push(check_client_scopes(
-                &format!("client {}/{}", client.provider, client.purpose),
+            findings.extend(check_client_scopes(
+                &client.provider,
                 client.purpose,
                 &client.scopes,
             ));
         }
+        let subject = Subject::Source {
+            provider: provider.name.clone(),
+        };
         match &source {
             None if has(Purpose::Sync) => findings.push(Finding::warn(
-                format!("source {}", provider.name),
+                subject,
                 "a sync client exists but no source: repo-syncer offers no Bitbucket repositories",
-                format!(
-                    "run `repo-syncer sources create {} \"Bitbucket Cloud\" bitbucket {}`",
-                    provider.name, provider.api_url
-                ),
+                Problem::NoSource {
+                    provider: provider.name.clone(),
+                    api_url: provider.api_url.clone(),
+                },
             )),
             None => {}
             Some(source) if source.kind != provider.kind => findings.push(Finding::fail(
-                format!("source {}", provider.name),
+                subject,
                 format!("source kind {} differs from provider kind {}", source.kind, provider.kind),
-                format!("delete and re-create the source with kind {}", provider.kind),
+                Problem::SourceKind {
+                    provider: provider.name.clone(),
+                    kind: provider.kind,
+                },
+            )),
+            Some(source) if source.api_url.check_api_host().is_err() => findings.push(Finding::fail(
+                subject,
+                format!("source API URL {} is Bitbucket's web site, which refuses token-authenticated calls since 2026", source.api_url),
+                Problem::ApiUrlOnWebsite {
+                    provider: provider.name.clone(),
+                },
             )),
             Some(source) if source.api_url != provider.api_url => findings.push(Finding::warn(
-                format!("source {}", provider.name),
+                subject,
                 format!(
                     "source API URL {} differs from the provider's {}; sign-in and sync talk to different APIs",
                     source.api_url, provider.api_url
                 ),
-                format!(
-                    "make them equal, e.g. `repo-syncer sources update {} --api-url {}`",
-                    provider.name, provider.api_url
-                ),
+                Problem::SourceApiUrl {
+                    provider: provider.name.clone(),
+                    api_url: provider.api_url.clone(),
+                },
             )),
             Some(source) => findings.push(Finding::pass(
-                format!("source {}", provider.name),
+                subject,
                 format!("\"{}\" lists repositories from {}", source.display_name, source.api_url),
             )),
         }
@@ -175,17 +426,33 @@ pub async fn check_configuration(store: &dyn Store) -> Result<Vec<Finding>, Stor
     Ok(findings)
 }
 
-fn check_provider_urls(provider: &Provider) -> Vec<Finding> {
-    let subject = format!("provider {}", provider.name);
+fn check_provider(provider: &Provider) -> Vec<Finding> {
+    let subject = || Subject::Provider {
+        provider: provider.name.clone(),
+    };
     let mut findings = Vec::new();
     if provider.authorize_url.origin() != provider.token_url.origin() {
         findings.push(Finding::warn(
-            &subject,
+            subject(),
             format!(
                 "authorize URL ({}) and token URL ({}) are on different hosts",
                 provider.authorize_url, provider.token_url
             ),
-            "check both URLs; Bitbucket serves both from https://bitbucket.org",
+            Problem::HostsDiffer {
+                provider: provider.name.clone(),
+            },
+        ));
+    }
+    if provider.api_url.check_api_host().is_err() {
+        findings.push(Finding::fail(
+            subject(),
+            format!(
+                "API URL {} is Bitbucket's web site, which refuses token-authenticated calls since 2026",
+                provider.api_url
+            ),
+            Problem::ApiUrlOnWebsite {
+                provider: provider.name.clone(),
+            },
         ));
     }
     let test_server = provider.authorize_url.is_loopback() || provider.api_url.is_loopback();
@@ -202,20 +469,33 @@ fn check_provider_urls(provider: &Provider) -> Vec<Finding> {
         ] {
             if have != want {
                 findings.push(Finding::warn(
-                    &subject,
+                    subject(),
                     format!("{field} is {have}; Bitbucket Cloud's is {want}"),
-                    format!(
-                        "unless this is deliberate, `auth provider update {} --{} {want}`",
-                        provider.name,
-                        field.to_lowercase().replace(' ', "-")
-                    ),
+                    Problem::UnusualUrl {
+                        provider: provider.name.clone(),
+                        field,
+                        expected: want.clone(),
+                    },
                 ));
             }
         }
     }
-    if findings.is_empty() {
+    match provider.callback_url() {
+        Some(callback) => findings.push(Finding::pass(
+            subject(),
+            format!("callback URL to register on the consumer: {callback}"),
+        )),
+        None => findings.push(Finding::warn(
+            subject(),
+            "Gemnasium's homepage is not recorded, so the callback URL to register is unknown and sign-in needs it given each time",
+            Problem::NoHomepage {
+                provider: provider.name.clone(),
+            },
+        )),
+    }
+    if findings.iter().all(|f| f.status == Status::Pass) {
         findings.push(Finding::pass(
-            subject,
+            subject(),
             format!(
                 "authorize, token and API URLs are well formed ({})",
                 provider.api_url
@@ -225,55 +505,143 @@ fn check_provider_urls(provider: &Provider) -> Vec<Finding> {
     findings
 }
 
-/// Whether `scopes` serve `purpose`: missing required scopes fail; useful extras warn.
+/// What the scope policy says of a client: missing required scopes fail; notes warn.
 #[must_use]
-pub fn check_client_scopes(subject: &str, purpose: Purpose, scopes: &ScopeSet) -> Finding {
-    let missing = scopes.missing(&purpose.required_scopes());
-    if !missing.is_empty() {
-        let boxes: Vec<_> = missing.iter().map(Scope::checkbox).collect();
+pub fn check_client_scopes(
+    provider: &ProviderName,
+    purpose: Purpose,
+    scopes: &ScopeSet,
+) -> Vec<Finding> {
+    let subject = || Subject::Client {
+        provider: provider.clone(),
+        purpose,
+    };
+    let review = purpose.review(scopes);
+    if !review.covers_purpose() {
+        return vec![Finding::fail(
+            subject(),
+            format!(
+                "scopes {scopes} do not cover {purpose}: missing {}",
+                review.missing
+            ),
+            Problem::ScopesMissing {
+                provider: provider.clone(),
+                purpose,
+                scopes: scopes.clone(),
+                missing: review.missing.clone(),
+            },
+        )];
+    }
+    if review.notes.is_empty() {
+        return vec![Finding::pass(
+            subject(),
+            format!("scopes {scopes} cover {purpose}"),
+        )];
+    }
+    review
+        .notes
+        .into_iter()
+        .map(|note| {
+            Finding::warn(
+                subject(),
+                note.to_string(),
+                Problem::ScopeNote {
+                    provider: provider.clone(),
+                    purpose,
+                    note,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The finding of a consumer verification. Only a clear acceptance passes; an answer that
+/// cannot be read is a failure, with the reason.
+#[must_use]
+pub fn consumer_finding(provider: &Provider, purpose: Purpose, v: &Verification) -> Finding {
+    let subject = Subject::Consumer {
+        provider: provider.name.clone(),
+        purpose,
+    };
+    if let Some(reason) = &v.unreachable {
         return Finding::fail(
             subject,
-            format!("scopes {scopes} do not cover {purpose}: missing {missing}"),
+            format!("cannot reach Bitbucket to verify the consumer: {reason}"),
+            Problem::Unreachable,
+        );
+    }
+    if v.credentials == Check::No {
+        return Finding::fail(
+            subject,
+            "Bitbucket refuses the key and secret",
+            Problem::ConsumerRefused {
+                provider: provider.name.clone(),
+                purpose,
+            },
+        );
+    }
+    if v.callback == Check::No {
+        return Finding::fail(
+            subject,
+            "the consumer has no callback URL: Bitbucket refuses every sign-in",
+            Problem::ConsumerNoCallback {
+                callback: provider.callback_url(),
+            },
+        );
+    }
+    if let Some(missing) = v.missing.as_ref().filter(|m| !m.is_empty()) {
+        return Finding::fail(
+            subject,
+            format!("the consumer does not grant {missing}"),
+            Problem::ConsumerScopes {
+                missing: missing.clone(),
+            },
+        );
+    }
+    for (part, check) in [
+        ("key and secret", &v.credentials),
+        ("callback URL", &v.callback),
+        ("private flag", &v.private),
+    ] {
+        if let Check::Unknown(reason) = check {
+            return Finding::fail(
+                subject,
+                format!("{part}: unknown ({reason})"),
+                Problem::ConsumerUnknown,
+            );
+        }
+    }
+    let unknown_scopes: Vec<&str> = v.granted.iter().flat_map(ScopeSet::unknown).collect();
+    if !unknown_scopes.is_empty() {
+        return Finding::pass(
+            subject,
             format!(
-                "tick {} on the consumer, then `auth clients update {} --scopes {}`",
-                boxes.join(", "),
-                subject.trim_start_matches("client ").replace('/', " "),
-                scopes.iter().chain(missing.iter()).collect::<ScopeSet>()
+                "key and secret accepted by Bitbucket; it also grants scopes this version does not know: {}",
+                unknown_scopes.join(" ")
             ),
         );
     }
-    match purpose {
-        Purpose::Login if !scopes.contains(Scope::Email) => Finding::warn(
-            subject,
-            "no `email` scope: new users cannot sign up (Bitbucket's /user has no address)",
-            "tick Account: Email on the consumer and add `email` to the client's scopes",
-        ),
-        Purpose::Sync if !scopes.closure(Default::default()).contains(Scope::Account) => {
-            Finding::warn(
-                subject,
-                "no `account` scope: listing workspaces (/2.0/user/workspaces) may be refused with 403",
-                "tick Account: Read on the consumer and add `account` to the sync client's scopes if sync reports missing scopes",
-            )
-        }
-        _ => Finding::pass(subject, format!("scopes {scopes} cover {purpose}")),
-    }
+    Finding::pass(subject, "key and secret accepted by Bitbucket")
 }
 
 /// Findings about stored user tokens at `now`: re-authorization needed, expiring access tokens
-/// without a refresh token, and refresh tokens idle long enough to risk Bitbucket's ~3-month expiry.
+/// without a refresh token, and refresh tokens idle long enough to risk Bitbucket's ~3-month
+/// expiry.
 #[must_use]
 pub fn check_tokens(tokens: &[StoredToken], now: DateTime<Utc>) -> Vec<Finding> {
     let idle_limit = Duration::days(60);
     tokens
         .iter()
         .map(|t| {
-            let subject = format!(
-                "token {}/{} {}",
-                t.key.provider,
-                t.key.purpose,
-                t.account.nickname.as_deref().unwrap_or(t.key.account.as_str())
-            );
-            let login = format!("`auth login {} {}`", t.key.provider, t.key.purpose);
+            let subject = Subject::Token {
+                key: t.key.clone(),
+                account: t
+                    .account
+                    .nickname
+                    .clone()
+                    .unwrap_or_else(|| t.key.account.to_string()),
+            };
+            let key = t.key.clone();
             if t.state == TokenState::NeedsReauth {
                 return Finding::fail(
                     subject,
@@ -281,7 +649,7 @@ pub fn check_tokens(tokens: &[StoredToken], now: DateTime<Utc>) -> Vec<Finding> 
                         "needs re-authorization: {}",
                         t.last_error.as_deref().unwrap_or("the refresh token was refused")
                     ),
-                    format!("the account owner runs {login} again"),
+                    Problem::TokenNeedsReauth { key },
                 );
             }
             let last_use = t.refreshed_at.unwrap_or(t.created_at);
@@ -289,179 +657,20 @@ pub fn check_tokens(tokens: &[StoredToken], now: DateTime<Utc>) -> Vec<Finding> 
                 return Finding::warn(
                     subject,
                     "access token expired and there is no refresh token",
-                    format!("run {login} again"),
+                    Problem::TokenExpired { key },
                 );
             }
             if t.tokens.refresh_token.is_some() && now - last_use > idle_limit {
+                let days = (now - last_use).num_days();
                 return Finding::warn(
                     subject,
                     format!(
-                        "refresh token unused for {} days; Bitbucket expires unused refresh tokens after about 3 months",
-                        (now - last_use).num_days()
+                        "refresh token unused for {days} days; Bitbucket expires unused refresh tokens after about 3 months"
                     ),
-                    "run `auth tokens refresh --older-than 30d` (daily from cron)",
+                    Problem::TokenIdle { key, days },
                 );
             }
             Finding::pass(subject, format!("{} (scopes {})", t.state, t.tokens.scopes))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{
-        AccessToken, AccountInfo, Client, ClientSecret, RefreshToken, Source, TokenKey, TokenSet,
-    };
-    use crate::store::{ClientStore, MemoryStore, ProviderStore, SourceStore};
-
-    fn statuses(findings: &[Finding]) -> Vec<(Status, &str)> {
-        findings
-            .iter()
-            .map(|f| (f.status, f.subject.as_str()))
-            .collect()
-    }
-
-    fn client(purpose: Purpose, scopes: &str) -> Client {
-        Client {
-            provider: "bitbucket.org".parse().unwrap(),
-            purpose,
-            key: "KEY".parse().unwrap(),
-            secret: ClientSecret::new("SECRET").unwrap(),
-            scopes: scopes.parse().unwrap(),
-        }
-    }
-
-    #[tokio::test]
-    async fn empty_store_fails() {
-        let findings = check_configuration(&MemoryStore::new()).await.unwrap();
-        assert!(findings
-            .iter()
-            .any(|f| f.status == Status::Fail && f.subject == "providers"));
-    }
-
-    #[tokio::test]
-    async fn documented_setup_is_healthy_apart_from_the_account_hint() {
-        let store = MemoryStore::new();
-        let p = Provider::bitbucket_cloud();
-        let _ = store.create_provider(&p).await.unwrap();
-        let _ = store
-            .create_client(&client(Purpose::Login, "account,email"))
-            .await
-            .unwrap();
-        let _ = store
-            .create_client(&client(Purpose::Sync, "repository,webhook"))
-            .await
-            .unwrap();
-        let source = Source {
-            provider: p.name.clone(),
-            display_name: "Bitbucket Cloud".parse().unwrap(),
-            kind: p.kind,
-            api_url: p.api_url.clone(),
-        };
-        let _ = store.create_source(&source).await.unwrap();
-        let findings = check_configuration(&store).await.unwrap();
-        let not_pass: Vec<_> = findings
-            .iter()
-            .filter(|f| f.status != Status::Pass)
-            .collect();
-        assert_eq!(not_pass.len(), 1, "{findings:#?}");
-        assert!(not_pass[0].message.contains("/2.0/user/workspaces"));
-    }
-
-    #[tokio::test]
-    async fn broken_setups_fail_with_fixes() {
-        let store = MemoryStore::new();
-        let p = Provider::bitbucket_cloud();
-        let _ = store.create_provider(&p).await.unwrap();
-        let _ = store
-            .create_client(&client(Purpose::Login, "email"))
-            .await
-            .unwrap();
-        let source = Source {
-            provider: p.name.clone(),
-            display_name: "Bitbucket Cloud".parse().unwrap(),
-            kind: p.kind,
-            api_url: crate::model::ServiceUrl::parse("API URL", "https://api.example.org").unwrap(),
-        };
-        let _ = store.create_source(&source).await.unwrap();
-        let findings = check_configuration(&store).await.unwrap();
-        let s = statuses(&findings);
-        assert!(
-            s.contains(&(Status::Fail, "client bitbucket.org/sync")),
-            "{s:?}"
-        );
-        assert!(
-            s.contains(&(Status::Fail, "client bitbucket.org/login")),
-            "{s:?}"
-        );
-        assert!(s.contains(&(Status::Warn, "source bitbucket.org")), "{s:?}");
-        let login = findings
-            .iter()
-            .find(|f| f.subject == "client bitbucket.org/login")
-            .unwrap();
-        assert!(
-            login.fix.as_deref().unwrap().contains("Account: Read"),
-            "{login:?}"
-        );
-        assert!(
-            login
-                .fix
-                .as_deref()
-                .unwrap()
-                .contains("--scopes account,email"),
-            "{login:?}"
-        );
-    }
-
-    #[test]
-    fn token_findings() {
-        let now = Utc::now();
-        let token = |state, refresh: bool, age_days: i64, expires_in_min: i64| StoredToken {
-            key: TokenKey {
-                provider: "bitbucket.org".parse().unwrap(),
-                purpose: Purpose::Sync,
-                account: "{0000-aa}".parse().unwrap(),
-            },
-            account: AccountInfo {
-                uuid: "{0000-aa}".parse().unwrap(),
-                account_id: None,
-                nickname: Some("jdoe".into()),
-                display_name: None,
-            },
-            tokens: TokenSet {
-                access_token: AccessToken::new("at").unwrap(),
-                refresh_token: refresh.then(|| RefreshToken::new("rt").unwrap()),
-                expires_at: Some(now + Duration::minutes(expires_in_min)),
-                scopes: "repository".parse().unwrap(),
-            },
-            state,
-            version: 1,
-            created_at: now - Duration::days(age_days),
-            refreshed_at: None,
-            last_error: Some("Invalid refresh_token".into()),
-            lease_until: None,
-        };
-        let findings = check_tokens(
-            &[
-                token(TokenState::NeedsReauth, true, 1, 60),
-                token(TokenState::Active, false, 1, -5),
-                token(TokenState::Active, true, 75, 60),
-                token(TokenState::Active, true, 1, 60),
-            ],
-            now,
-        );
-        let got: Vec<_> = findings.iter().map(|f| f.status).collect();
-        assert_eq!(
-            got,
-            [Status::Fail, Status::Warn, Status::Warn, Status::Pass]
-        );
-        assert!(findings[0]
-            .fix
-            .as_deref()
-            .unwrap()
-            .contains("auth login bitbucket.org sync"));
-        assert!(findings[2].message.contains("75 days"));
-        assert!(!format!("{findings:?}").contains("\"at\""));
-    }
 }

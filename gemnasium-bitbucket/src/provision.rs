@@ -9,10 +9,10 @@
 use serde::Serialize;
 
 use crate::model::{
-    Client, ClientKey, ClientSecret, DisplayName, ModelError, Provider, ProviderKind, ProviderName,
-    Purpose, Scope, ScopeSet, ServiceUrl, Source,
+    CallbackUrl, Client, ClientKey, ClientSecret, DisplayName, ModelError, Provider, ProviderKind,
+    ProviderName, Purpose, Scope, ScopeSet, ServiceUrl, Source,
 };
-use crate::store::{Store, StoreError, WriteOutcome};
+use crate::store::{ClientPatch, ProviderPatch, SourcePatch, Store, StoreError, WriteOutcome};
 
 /// The name Gemnasium's documentation gives the consumer.
 pub const CONSUMER_NAME: &str = "Gemnasium Enterprise";
@@ -21,11 +21,12 @@ pub const SOURCE_DISPLAY_NAME: &str = "Bitbucket Cloud";
 
 /// What the operator enters on Bitbucket's "Add OAuth consumer" form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ConsumerForm {
     /// The consumer's name, unique in the workspace.
     pub name: String,
     /// The callback URL to register: `{homepage}/auth/auth/{provider}`.
-    pub callback_url: String,
+    pub callback_url: CallbackUrl,
     /// The "URL" field: Gemnasium's homepage.
     pub url: String,
     /// The permission boxes to tick, such as `Account: Read`.
@@ -51,7 +52,7 @@ impl ConsumerForm {
         let scopes = recommended_scopes(purposes);
         Ok(Self {
             name: CONSUMER_NAME.to_owned(),
-            callback_url: callback_url(homepage, provider)?,
+            callback_url: CallbackUrl::new(homepage, provider)?,
             url: homepage.to_string(),
             permissions: scopes.iter().map(|s| s.checkbox().to_owned()).collect(),
             private: false,
@@ -64,26 +65,6 @@ impl ConsumerForm {
     }
 }
 
-/// `{homepage}/auth/auth/{provider}`: the callback URL to register on the consumer.
-///
-/// A trailing slash on `homepage` is tolerated; a query or fragment is refused, since Bitbucket
-/// matches redirect URIs by prefix and those would break the match.
-///
-/// # Errors
-/// [`ModelError::InvalidUrl`] when `homepage` has a query.
-pub fn callback_url(homepage: &ServiceUrl, provider: &ProviderName) -> Result<String, ModelError> {
-    if homepage.as_url().query().is_some() {
-        return Err(ModelError::InvalidUrl {
-            field: "homepage URL",
-            value: homepage.to_string(),
-            reason: "it has a `?query`; give Gemnasium's base URL only".into(),
-        });
-    }
-    Ok(homepage
-        .join_path(&["auth", "auth", provider.as_str()])
-        .to_string())
-}
-
 fn recommended_scopes(purposes: &[Purpose]) -> ScopeSet {
     purposes
         .iter()
@@ -91,10 +72,12 @@ fn recommended_scopes(purposes: &[Purpose]) -> ScopeSet {
         .collect()
 }
 
-/// Everything `configure` records.
+/// Everything the documented set-up records (what a one-stop set-up command asks for).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Configuration {
-    /// The provider (normally [`Provider::bitbucket_cloud`], URLs overridable).
+    /// The provider (normally [`Provider::bitbucket_cloud`], URLs overridable), with
+    /// Gemnasium's homepage when known.
     pub provider: Provider,
     /// The consumer's key.
     pub key: ClientKey,
@@ -119,17 +102,33 @@ impl Configuration {
         }
     }
 
+    /// `self` with another provider (URLs of a test double, a homepage).
+    #[must_use]
+    pub fn with_provider(mut self, provider: Provider) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// `self` recording only the clients of `purposes` (the source comes with `sync`).
+    #[must_use]
+    pub fn with_purposes(mut self, purposes: &[Purpose]) -> Self {
+        self.purposes = purposes.to_vec();
+        self
+    }
+
     /// The clients this configuration records, with the scopes the documentation gives them.
     #[must_use]
     pub fn clients(&self) -> Vec<Client> {
         self.purposes
             .iter()
-            .map(|purpose| Client {
-                provider: self.provider.name.clone(),
-                purpose: *purpose,
-                key: self.key.clone(),
-                secret: self.secret.clone(),
-                scopes: purpose.recommended_scopes(),
+            .map(|purpose| {
+                Client::new(
+                    self.provider.name.clone(),
+                    *purpose,
+                    self.key.clone(),
+                    self.secret.clone(),
+                    purpose.recommended_scopes(),
+                )
             })
             .collect()
     }
@@ -137,20 +136,54 @@ impl Configuration {
     /// The source this configuration records, when it syncs.
     #[must_use]
     pub fn source(&self) -> Option<Source> {
-        self.purposes.contains(&Purpose::Sync).then(|| Source {
-            provider: self.provider.name.clone(),
-            display_name: self.source_display_name.clone(),
-            kind: ProviderKind::Bitbucket,
-            api_url: self.provider.api_url.clone(),
+        self.purposes.contains(&Purpose::Sync).then(|| {
+            Source::new(
+                self.provider.name.clone(),
+                self.source_display_name.clone(),
+                ProviderKind::Bitbucket,
+                self.provider.api_url.clone(),
+            )
         })
+    }
+}
+
+/// The kinds of configuration rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Entity {
+    /// A provider.
+    Provider,
+    /// A client.
+    Client,
+    /// A source.
+    Source,
+}
+
+impl Entity {
+    /// `provider`, `client` or `source`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Provider => "provider",
+            Entity::Client => "client",
+            Entity::Source => "source",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// One row `apply` touched and what happened to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Step {
-    /// `provider`, `client` or `source`.
-    pub entity: &'static str,
+    /// What kind of row.
+    pub entity: Entity,
     /// The row's key, such as `bitbucket.org/login`.
     pub key: String,
     /// Created, updated or unchanged.
@@ -169,20 +202,34 @@ pub async fn apply(store: &dyn Store, config: &Configuration) -> Result<Vec<Step
     let provider = &config.provider;
     let outcome = match store.provider(&provider.name).await? {
         None => store.create_provider(provider).await?,
-        Some(_) => store.update_provider(provider).await?,
+        Some(_) => {
+            store
+                .update_provider(&provider.name, &ProviderPatch::all_of(provider))
+                .await?
+                .outcome
+        }
     };
     steps.push(Step {
-        entity: "provider",
+        entity: Entity::Provider,
         key: provider.name.to_string(),
         outcome,
     });
     for client in config.clients() {
         let outcome = match store.client(&client.provider, client.purpose).await? {
             None => store.create_client(&client).await?,
-            Some(_) => store.update_client(&client).await?,
+            Some(_) => {
+                store
+                    .update_client(
+                        &client.provider,
+                        client.purpose,
+                        &ClientPatch::all_of(&client),
+                    )
+                    .await?
+                    .outcome
+            }
         };
         steps.push(Step {
-            entity: "client",
+            entity: Entity::Client,
             key: format!("{}/{}", client.provider, client.purpose),
             outcome,
         });
@@ -190,10 +237,15 @@ pub async fn apply(store: &dyn Store, config: &Configuration) -> Result<Vec<Step
     if let Some(source) = config.source() {
         let outcome = match store.source(&source.provider).await? {
             None => store.create_source(&source).await?,
-            Some(_) => store.update_source(&source).await?,
+            Some(_) => {
+                store
+                    .update_source(&source.provider, &SourcePatch::all_of(&source))
+                    .await?
+                    .outcome
+            }
         };
         steps.push(Step {
-            entity: "source",
+            entity: Entity::Source,
             key: source.provider.to_string(),
             outcome,
         });
@@ -211,25 +263,6 @@ mod tests {
     }
 
     #[test]
-    fn callback_url_tolerates_a_trailing_slash_and_refuses_queries() {
-        let bb: ProviderName = "bitbucket.org".parse().unwrap();
-        for home in [
-            "https://g.example",
-            "https://g.example/",
-            "https://g.example/gem/",
-        ] {
-            let cb = callback_url(&url(home), &bb).unwrap();
-            assert!(cb.ends_with("/auth/auth/bitbucket.org"), "{cb}");
-            assert!(!cb.contains("//auth"), "{cb}");
-        }
-        assert_eq!(
-            callback_url(&url("https://g.example/gem"), &bb).unwrap(),
-            "https://g.example/gem/auth/auth/bitbucket.org"
-        );
-        assert!(callback_url(&url("https://g.example/?x=1"), &bb).is_err());
-    }
-
-    #[test]
     fn consumer_form_lists_the_documented_boxes() {
         let form = ConsumerForm::new(
             &url("https://bitbucket.org"),
@@ -241,7 +274,7 @@ mod tests {
         .unwrap();
         assert_eq!(form.name, "Gemnasium Enterprise");
         assert_eq!(
-            form.callback_url,
+            form.callback_url.to_string(),
             "https://g.example/auth/auth/bitbucket.org"
         );
         assert_eq!(
@@ -285,10 +318,10 @@ mod tests {
         assert_eq!(
             outcomes,
             [
-                ("provider", WriteOutcome::Unchanged),
-                ("client", WriteOutcome::Updated),
-                ("client", WriteOutcome::Updated),
-                ("source", WriteOutcome::Unchanged),
+                (Entity::Provider, WriteOutcome::Unchanged),
+                (Entity::Client, WriteOutcome::Updated),
+                (Entity::Client, WriteOutcome::Updated),
+                (Entity::Source, WriteOutcome::Unchanged),
             ]
         );
         let name = config.provider.name.clone();
@@ -303,9 +336,9 @@ mod tests {
     #[tokio::test]
     async fn login_only_records_no_source() {
         let store = MemoryStore::new();
-        let mut config =
-            Configuration::bitbucket_cloud("K".parse().unwrap(), ClientSecret::new("S").unwrap());
-        config.purposes = vec![Purpose::Login];
+        let config =
+            Configuration::bitbucket_cloud("K".parse().unwrap(), ClientSecret::new("S").unwrap())
+                .with_purposes(&[Purpose::Login]);
         let steps = apply(&store, &config).await.unwrap();
         assert_eq!(steps.len(), 2);
         assert!(store.sources().await.unwrap().is_empty());

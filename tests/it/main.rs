@@ -2,6 +2,7 @@
 //! library. One binary with one module per area (faster to link than one binary per file).
 
 mod bad_input;
+mod hardening;
 mod oauth_cli;
 mod secrets;
 mod seed;

@@ -73,7 +73,7 @@ async fn configure_non_interactive_end_to_end_and_rerun() {
         "client bitbucket.org/sync: created",
         "source bitbucket.org: created",
         "key and secret: accepted by Bitbucket",
-        "auth login bitbucket.org sync --homepage https://g.example",
+        "auth login bitbucket.org sync",
     ] {
         assert!(stdout.contains(fragment), "missing {fragment:?} in:\n{stdout}");
     }

@@ -56,12 +56,14 @@ fn list_and_show_print_exactly_what_was_created() {
         json!([{"name": "bitbucket.org", "kind": "bitbucket",
                 "authorize_url": "https://bitbucket.org/site/oauth2/authorize",
                 "token_url": "https://bitbucket.org/site/oauth2/access_token",
-                "api_url": "https://api.bitbucket.org", "pkce": false}])
+                "api_url": "https://api.bitbucket.org", "pkce": false,
+                "homepage": null, "callback_url": null}])
     );
     assert_eq!(
         stdout(s.via("auth").args(["provider", "show", "bitbucket.org"])),
         "name:          bitbucket.org\nkind:          bitbucket\nauthorize_url: https://bitbucket.org/site/oauth2/authorize\n\
-         token_url:     https://bitbucket.org/site/oauth2/access_token\napi_url:       https://api.bitbucket.org\npkce:          off\n"
+         token_url:     https://bitbucket.org/site/oauth2/access_token\napi_url:       https://api.bitbucket.org\npkce:          off\n\
+         homepage:      -\ncallback_url:  - (record the homepage)\n"
     );
 
     assert_eq!(

@@ -1,8 +1,13 @@
 //! A sandbox per test: a temporary directory with its own SQLite store and multi-call links.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use assert_cmd::Command;
+use gemnasium_bitbucket::model::{
+    AccessToken, AccountInfo, AccountUuid, Purpose, RefreshToken, TokenSet,
+};
+use gemnasium_bitbucket::testing::{MockBitbucket, MockConsumer, MockUser, Quirks};
 use gemnasium_bitbucket_tests::{rows, Rows};
 
 /// The program under test.
@@ -109,5 +114,107 @@ impl Sandbox {
     /// Every row of this sandbox's store.
     pub fn rows(&self) -> Rows {
         rows(&self.store())
+    }
+}
+
+pub const SYNC_KEY: &str = "sync-key";
+pub const SYNC_SECRET: &str = "sync-secret-0b7e";
+
+/// Runs a prepared command off the async runtime (the mock serves on it meanwhile): exit code,
+/// stdout, stderr.
+pub async fn run_cli(mut cmd: assert_cmd::Command) -> (i32, String, String) {
+    let out: Output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A configured sandbox and the mock it talks to.
+pub struct World {
+    pub bitbucket: MockBitbucket,
+    pub sandbox: Sandbox,
+    pub access: String,
+    pub jane: AccountUuid,
+}
+
+/// A configured sandbox whose store holds jane's sync token, and acme (12 repos, admin of
+/// r00 only) and beta (2 repos) on the mock.
+pub async fn world() -> World {
+    let bitbucket = MockBitbucket::start().await;
+    bitbucket.add_consumer(MockConsumer::new(SYNC_KEY, SYNC_SECRET));
+    let jane = bitbucket.add_user(MockUser::new("jdoe"));
+    bitbucket.add_workspace("acme", &[&jane]);
+    bitbucket.add_workspace("beta", &[&jane]);
+    for i in 0..12 {
+        let admins: &[&AccountUuid] = if i == 0 { &[&jane] } else { &[] };
+        bitbucket.add_repository("acme", &format!("r{i:02}"), admins);
+    }
+    for i in 0..2 {
+        bitbucket.add_repository("beta", &format!("b{i}"), &[]);
+    }
+    bitbucket.set_quirks(Quirks {
+        page_size: 5,
+        rate_limit_every: Some(4),
+        ..Quirks::default()
+    });
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.cmd();
+    cmd.args([
+        "configure",
+        "--homepage",
+        "https://g.example",
+        "--key",
+        SYNC_KEY,
+        "--secret-env",
+        "S",
+        "--yes",
+        "--no-verify",
+    ])
+    .args([
+        "--site-url",
+        &bitbucket.uri(),
+        "--api-url",
+        &bitbucket.uri(),
+    ])
+    .env("S", SYNC_SECRET)
+    .write_stdin("");
+    assert_eq!(run_cli(cmd).await.0, 0);
+    let (access, refresh) = bitbucket.issue_tokens(SYNC_KEY, &jane);
+    let store_url = sandbox.store();
+    let tokens = TokenSet {
+        access_token: AccessToken::new(access.clone()).unwrap(),
+        refresh_token: Some(RefreshToken::new(refresh).unwrap()),
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::hours(2)),
+        scopes: "account,repository,webhook".parse().unwrap(),
+    };
+    let account = AccountInfo {
+        uuid: jane.clone(),
+        account_id: None,
+        nickname: Some("jdoe".into()),
+        display_name: None,
+    };
+    tokio::spawn(async move {
+        let store = gemnasium_bitbucket::store::open(&store_url).await.unwrap();
+        store
+            .put_token(
+                &"bitbucket.org".parse().unwrap(),
+                Purpose::Sync,
+                &account,
+                &tokens,
+            )
+            .await
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    World {
+        bitbucket,
+        sandbox,
+        access,
+        jane,
     }
 }

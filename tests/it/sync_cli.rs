@@ -1,110 +1,8 @@
 //! `repo-syncer sync`, `repos list`, `track` and `untrack` against MockBitbucket.
 
-use std::process::Output;
+use gemnasium_bitbucket::testing::Quirks;
 
-use gemnasium_bitbucket::model::{
-    AccessToken, AccountInfo, AccountUuid, Purpose, RefreshToken, TokenSet,
-};
-use gemnasium_bitbucket::testing::{MockBitbucket, MockConsumer, MockUser, Quirks};
-
-use crate::support::Sandbox;
-
-const KEY: &str = "sync-key";
-const SECRET: &str = "sync-secret-0b7e";
-
-async fn run(mut cmd: assert_cmd::Command) -> (i32, String, String) {
-    let out: Output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-struct World {
-    bitbucket: MockBitbucket,
-    sandbox: Sandbox,
-    access: String,
-}
-
-/// A configured sandbox whose store holds jane's sync token, and acme (12 repos, admin of
-/// r00 only) and beta (2 repos) on the mock.
-async fn world() -> World {
-    let bitbucket = MockBitbucket::start().await;
-    bitbucket.add_consumer(MockConsumer::new(KEY, SECRET));
-    let jane = bitbucket.add_user(MockUser::new("jdoe"));
-    bitbucket.add_workspace("acme", &[&jane]);
-    bitbucket.add_workspace("beta", &[&jane]);
-    for i in 0..12 {
-        let admins: &[&AccountUuid] = if i == 0 { &[&jane] } else { &[] };
-        bitbucket.add_repository("acme", &format!("r{i:02}"), admins);
-    }
-    for i in 0..2 {
-        bitbucket.add_repository("beta", &format!("b{i}"), &[]);
-    }
-    bitbucket.set_quirks(Quirks {
-        page_size: 5,
-        rate_limit_every: Some(4),
-        ..Quirks::default()
-    });
-    let sandbox = Sandbox::new();
-    let mut cmd = sandbox.cmd();
-    cmd.args([
-        "configure",
-        "--homepage",
-        "https://g.example",
-        "--key",
-        KEY,
-        "--secret-env",
-        "S",
-        "--yes",
-        "--no-verify",
-    ])
-    .args([
-        "--site-url",
-        &bitbucket.uri(),
-        "--api-url",
-        &bitbucket.uri(),
-    ])
-    .env("S", SECRET)
-    .write_stdin("");
-    assert_eq!(run(cmd).await.0, 0);
-    let (access, refresh) = bitbucket.issue_tokens(KEY, &jane);
-    let store_url = sandbox.store();
-    let tokens = TokenSet {
-        access_token: AccessToken::new(access.clone()).unwrap(),
-        refresh_token: Some(RefreshToken::new(refresh).unwrap()),
-        expires_at: Some(chrono::Utc::now() + chrono::Duration::hours(2)),
-        scopes: "account,repository,webhook".parse().unwrap(),
-    };
-    let account = AccountInfo {
-        uuid: jane,
-        account_id: None,
-        nickname: Some("jdoe".into()),
-        display_name: None,
-    };
-    tokio::spawn(async move {
-        let store = gemnasium_bitbucket::store::open(&store_url).await.unwrap();
-        store
-            .put_token(
-                &"bitbucket.org".parse().unwrap(),
-                Purpose::Sync,
-                &account,
-                &tokens,
-            )
-            .await
-            .unwrap();
-    })
-    .await
-    .unwrap();
-    World {
-        bitbucket,
-        sandbox,
-        access,
-    }
-}
+use crate::support::{run_cli as run, world, Sandbox, SYNC_KEY, SYNC_SECRET};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_lists_tracks_installs_hooks_once_and_untracks() {
@@ -178,10 +76,16 @@ async fn sync_lists_tracks_installs_hooks_once_and_untracks() {
     let mut first = s.cmd();
     first.args(hooks);
     let (code, out, err) = run(first).await;
-    assert_eq!(code, 0, "{out}{err}");
+    // A tracked repository whose hook could not be installed (no admin permission) makes the
+    // run exit 1: its pushes would never reach Gemnasium.
+    assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains("hooks: 1 created, 0 updated, 0 deleted, 0 unchanged, 1 skipped"),
         "{out}"
+    );
+    assert!(
+        err.contains("webhooks of 1 repositories could not be set"),
+        "{err}"
     );
     assert!(
         err.contains("acme/r05") && err.contains("administrator"),
@@ -193,7 +97,7 @@ async fn sync_lists_tracks_installs_hooks_once_and_untracks() {
     let mut second = s.cmd();
     second.args(hooks).arg("--json");
     let (code, out, _) = run(second).await;
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "acme/r05 still refuses: {out}");
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["hooks"]["unchanged"], 1);
     assert_eq!(summary["hooks"]["writes"], 0);
@@ -268,13 +172,13 @@ async fn sync_without_an_authorized_account_says_how_to_get_one() {
         "--homepage",
         "https://g.example",
         "--key",
-        KEY,
+        SYNC_KEY,
         "--secret-env",
         "S",
         "--yes",
         "--no-verify",
     ])
-    .env("S", SECRET)
+    .env("S", SYNC_SECRET)
     .write_stdin("");
     assert_eq!(run(cmd).await.0, 0);
     let mut sync = s.cmd();

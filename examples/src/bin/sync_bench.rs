@@ -55,20 +55,20 @@ async fn prepare_store(dir: &Path, sim: &Sim) -> anyhow::Result<String> {
     let provider = Provider::bitbucket_at(&uri, uri.clone());
     let _ = store.create_provider(&provider).await?;
     let _ = store
-        .create_source(&Source {
-            provider: provider.name.clone(),
-            display_name: "Bitbucket Cloud".parse()?,
-            kind: provider.kind,
-            api_url: uri,
-        })
+        .create_source(&Source::new(
+            provider.name.clone(),
+            "Bitbucket Cloud".parse()?,
+            provider.kind,
+            uri,
+        ))
         .await?;
-    let client = Client {
-        provider: provider.name.clone(),
-        purpose: Purpose::Sync,
-        key: "bench-key".parse()?,
-        secret: ClientSecret::new("bench-secret")?,
-        scopes: "account,repository,webhook".parse()?,
-    };
+    let client = Client::new(
+        provider.name.clone(),
+        Purpose::Sync,
+        "bench-key".parse()?,
+        ClientSecret::new("bench-secret")?,
+        "account,repository,webhook".parse()?,
+    );
     let _ = store.create_client(&client).await?;
     let tokens = TokenSet {
         access_token: AccessToken::new(sim.info["access"].as_str().context("access")?)?,

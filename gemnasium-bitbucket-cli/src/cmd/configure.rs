@@ -1,19 +1,17 @@
 //! `configure`: the one-stop set-up Gemnasium's documentation promises.
 
 use std::io::IsTerminal;
-use std::time::Duration;
 
-use gemnasium_bitbucket::model::{ClientKey, ClientSecret, Provider, Purpose, ServiceUrl};
-use gemnasium_bitbucket::oauth::{
-    http_client, redirect_uri, verify_consumer, Verdict, Verification,
-};
-use gemnasium_bitbucket::provision::{apply, callback_url, Configuration, ConsumerForm};
+use gemnasium_bitbucket::model::{ClientSecret, Provider, Purpose, ServiceUrl};
+use gemnasium_bitbucket::oauth::{Check, Verification};
+use gemnasium_bitbucket::provision::{Configuration, ConsumerForm};
 use serde_json::json;
 
-use super::{parse, parse_url, store_error, Ctx};
+use super::{Access, Ctx};
 use crate::cli::ConfigureArgs;
 use crate::error::{hinted, usage};
 use crate::output::{print_json, warn};
+use crate::{args, outln};
 
 fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
@@ -26,10 +24,21 @@ fn prompt(label: &str, allow_empty: bool) -> anyhow::Result<String> {
         .interact_text()?)
 }
 
+/// Asks until the answer parses (a terminal user can retype), with `parse`'s error shown.
+fn prompt_parsed<T, E: std::fmt::Display>(
+    label: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> anyhow::Result<T> {
+    loop {
+        match parse(prompt(label, false)?.trim()) {
+            Ok(value) => return Ok(value),
+            Err(e) => crate::output::note(format!("  {e}")),
+        }
+    }
+}
+
 pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
     let interactive = interactive() && !args.yes;
-    let secret_flag_given =
-        args.secret_flags.secret_stdin || args.secret_flags.secret_env.is_some();
     if !interactive {
         let mut missing = Vec::new();
         if args.homepage.is_none() {
@@ -38,7 +47,7 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
         if args.key.is_none() {
             missing.push("--key KEY");
         }
-        if !secret_flag_given {
+        if !args.secret_flags.given() {
             missing.push("--secret-env VAR or --secret-stdin");
         }
         if !missing.is_empty() {
@@ -48,8 +57,6 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
             )));
         }
     }
-    let site = parse_url("site URL", &args.site_url)?;
-    let api = parse_url("API URL", &args.api_url)?;
     let purposes = if args.login_only {
         vec![Purpose::Login]
     } else if args.sync_only {
@@ -58,14 +65,13 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
         Purpose::ALL.to_vec()
     };
 
-    let homepage = match &args.homepage {
-        Some(h) => h.clone(),
-        None => prompt(
+    let homepage: ServiceUrl = match args.homepage {
+        Some(h) => h,
+        None => prompt_parsed(
             "Gemnasium homepage URL (e.g. https://gemnasium.example.com)",
-            false,
+            args::homepage,
         )?,
     };
-    let homepage = parse_url("homepage URL", &homepage)?;
     let workspace = match (&args.workspace, interactive) {
         (Some(w), _) => Some(w.clone()),
         (None, true) => Some(prompt(
@@ -75,23 +81,23 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
         .filter(|w| !w.trim().is_empty()),
         (None, false) => None,
     };
-    let provider = Provider::bitbucket_at(&site, api);
+    let provider = Provider::bitbucket_at(&args.site_url, args.api_url.clone())
+        .with_homepage(homepage.clone())?;
     let form = ConsumerForm::new(
-        &site,
+        &args.site_url,
         &homepage,
         &provider.name,
         &purposes,
         workspace.as_deref(),
     )?;
     if !ctx.json {
-        print_form(&form);
+        print_form(&form)?;
     }
 
-    let key = match &args.key {
-        Some(k) => k.clone(),
-        None => prompt("Consumer Key", false)?,
+    let key = match args.key {
+        Some(k) => k,
+        None => prompt_parsed("Consumer Key", args::client_key)?,
     };
-    let key = parse::<ClientKey>(&key)?;
     let secret = match args.secret_flags.resolve(None, false)? {
         Some(secret) => secret,
         None => ClientSecret::new(
@@ -112,26 +118,17 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
         ));
     }
 
-    let config = Configuration {
-        purposes,
-        provider,
-        ..Configuration::bitbucket_cloud(key, secret)
-    };
-    let callback = callback_url(&homepage, &config.provider.name)?;
+    let config = Configuration::bitbucket_cloud(key, secret)
+        .with_provider(provider)
+        .with_purposes(&purposes);
+    let bitbucket = ctx.bitbucket(Access::Write, 10).await?;
     let verification = if args.no_verify {
         None
     } else {
         let clients = config.clients();
         let first = clients.first().expect("at least one purpose");
-        let http = http_client(Duration::from_secs(args.timeout));
-        let v = verify_consumer(
-            &http,
-            &config.provider,
-            first,
-            &redirect_uri(&callback, first.purpose),
-        )
-        .await;
-        if v.credentials_valid == Verdict::No {
+        let v = bitbucket.verify_client(&config.provider, first).await;
+        if v.credentials == Check::No {
             return Err(hinted(
                 "Bitbucket refused the consumer key and secret (Invalid OAuth client credentials); nothing was recorded",
                 "copy the Key and Secret again from the consumer's page on Bitbucket",
@@ -140,10 +137,7 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
         Some(v)
     };
 
-    let store = ctx.open_store().await?;
-    let steps = apply(store.as_ref(), &config)
-        .await
-        .map_err(|e| store_error(e, None))?;
+    let steps = bitbucket.apply(&config).await?;
     if ctx.json {
         return print_json(&json!({
             "consumer_form": form,
@@ -151,76 +145,75 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
             "verification": verification,
         }));
     }
-    println!("\nRecorded in {}:", store.location());
+    outln!("\nRecorded in {}:", bitbucket.store().location())?;
     for step in &steps {
-        println!("  {} {}: {}", step.entity, step.key, step.outcome.as_str());
+        outln!("  {} {}: {}", step.entity, step.key, step.outcome.as_str())?;
     }
-    print_verification(verification.as_ref(), &callback);
-    println!("\nNext:");
+    print_verification(verification.as_ref(), &form)?;
+    outln!("\nNext:")?;
     if config.purposes.contains(&Purpose::Login) {
-        println!("  - users can sign in with Bitbucket at {homepage}");
+        outln!("  - users can sign in with Bitbucket at {homepage}")?;
     }
     if config.purposes.contains(&Purpose::Sync) {
-        println!(
-            "  - authorize an account for repository import: auth login {} sync --homepage {homepage}",
+        outln!(
+            "  - authorize an account for repository import: auth login {} sync",
             config.provider.name
-        );
+        )?;
     }
-    println!("  - check everything at any time: gemnasium-bitbucket doctor");
+    outln!("  - check everything at any time: gemnasium-bitbucket doctor")?;
     Ok(())
 }
 
-fn print_form(form: &ConsumerForm) {
-    println!(
-        "Create the OAuth consumer on Bitbucket (consumers cannot be created through the API):"
-    );
+fn print_form(form: &ConsumerForm) -> std::io::Result<()> {
+    outln!("Create the OAuth consumer on Bitbucket (consumers cannot be created through the API;")?;
+    outln!("some pages call it an \"OAuth client\"):")?;
     match &form.form_link {
-        Some(link) => println!("  Form:          {link}"),
-        None => println!("  Form:          Workspace settings > Apps and features > OAuth consumers > Add consumer"),
+        Some(link) => outln!("  Form:          {link}")?,
+        None => outln!("  Form:          Workspace settings > Apps and features > OAuth consumers > Add consumer")?,
     }
-    println!("  Name:          {}", form.name);
-    println!("  Callback URL:  {}", form.callback_url);
-    println!("  URL:           {}", form.url);
-    println!("  Private:       leave \"This is a private consumer\" unticked");
-    println!("  Permissions:   {}", form.permissions.join(", "));
-    println!("  (Bitbucket grants exactly the ticked boxes, whatever is asked; the scopes recorded mirror them.)\n");
+    outln!("  Name:          {}", form.name)?;
+    outln!("  Callback URL:  {}", form.callback_url)?;
+    outln!("  URL:           {}", form.url)?;
+    outln!("  Private:       leave \"This is a private consumer\" unticked")?;
+    outln!("  Permissions:   {}", form.permissions.join(", "))?;
+    outln!("  (Bitbucket grants exactly the ticked boxes, whatever is asked; the scopes recorded mirror them.)\n")
 }
 
-fn print_verification(v: Option<&Verification>, callback: &str) {
+/// Prints what verification found. Only a clear acceptance is reported as accepted; an answer
+/// that could not be read is a warning (the consumer is recorded anyway, and `doctor` or
+/// `auth clients verify` check it again).
+fn print_verification(v: Option<&Verification>, form: &ConsumerForm) -> std::io::Result<()> {
     let Some(v) = v else {
-        println!("\nConsumer verification: skipped (--no-verify)");
-        return;
+        return outln!("\nConsumer verification: skipped (--no-verify)");
     };
     if let Some(reason) = &v.unreachable {
-        println!("\nConsumer verification: skipped (unreachable: {reason})");
-        return;
+        return outln!("\nConsumer verification: skipped (unreachable: {reason}); check later with `auth clients verify`");
     }
-    println!("\nConsumer verification:");
-    println!("  key and secret: accepted by Bitbucket");
-    match v.callback_set {
-        Verdict::No => warn(format!(
-            "the consumer has no callback URL; edit it on Bitbucket and set {callback}"
+    outln!("\nConsumer verification:")?;
+    match &v.credentials {
+        Check::Yes => outln!("  key and secret: accepted by Bitbucket")?,
+        Check::Unknown(reason) => warn(format!(
+            "key and secret: unknown, Bitbucket's answer could not be read ({reason}); check later with `auth clients verify`"
         )),
-        Verdict::Yes => println!("  callback URL:   set"),
-        Verdict::Unknown => println!("  callback URL:   unknown"),
+        Check::No => {}
+    }
+    match &v.callback {
+        Check::No => warn(format!(
+            "the consumer has no callback URL; edit it on Bitbucket and set {}",
+            form.callback_url
+        )),
+        Check::Yes => outln!("  callback URL:   set")?,
+        Check::Unknown(_) => outln!("  callback URL:   unknown")?,
     }
     match (&v.granted, &v.missing) {
         (Some(granted), Some(missing)) if !missing.is_empty() => warn(format!(
             "the consumer grants {granted} but lacks {missing}; tick those boxes on Bitbucket"
         )),
-        (Some(granted), _) => println!("  scopes granted: {granted}"),
+        (Some(granted), _) => outln!("  scopes granted: {granted}")?,
         _ => {}
     }
-    if v.private == Verdict::Yes {
-        println!("  private:        yes (fine; only needed for --as-consumer syncs)");
+    if v.private == Check::Yes {
+        outln!("  private:        yes (fine; only needed for --as-consumer syncs)")?;
     }
-}
-
-/// Checks a homepage URL into the callback URL, for commands that take `--homepage`.
-pub fn callback_for(
-    homepage: &str,
-    provider: &gemnasium_bitbucket::model::ProviderName,
-) -> anyhow::Result<String> {
-    let homepage: ServiceUrl = parse_url("homepage URL", homepage)?;
-    Ok(callback_url(&homepage, provider)?)
+    Ok(())
 }

@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, dir: &Path, force: bool) -> anyhow::Result<()> {
         return print_json(&json);
     }
     for (link, outcome) in &results {
-        println!("link {} -> {}: {outcome}", link.display(), exe.display());
+        crate::outln!("link {} -> {}: {outcome}", link.display(), exe.display())?;
     }
     Ok(())
 }

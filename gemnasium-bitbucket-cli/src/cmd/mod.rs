@@ -1,35 +1,88 @@
-//! One module per command family; each turns parsed arguments into library calls and output.
+//! One module per command family; each turns parsed arguments into one call on the
+//! [`Bitbucket`] handle and prints the result.
 
-mod auth;
+mod clients;
 mod configure;
 mod doctor;
 mod links;
-mod oauth;
-mod repo_syncer;
+mod login;
+mod provider;
+mod sources;
 mod sync;
+mod tokens;
 
-use gemnasium_bitbucket::model::ModelError;
-use gemnasium_bitbucket::store::{self, DynStore, Entity, StoreError};
+use std::time::Duration;
 
-use crate::cli::{Cli, Command};
-use crate::error::hinted;
+use gemnasium_bitbucket::store::{self, DynStore};
+use gemnasium_bitbucket::Bitbucket;
+
+use crate::cli::{AuthCommand, Cli, Command, NetArgs};
+use crate::error::{hinted, with_hint};
+
+/// Whether a command only reads the store (then a read-only store is fine).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
 
 /// Global options every command may need.
 pub struct Ctx {
     pub store: Option<String>,
     pub json: bool,
+    pub net: NetArgs,
 }
 
 impl Ctx {
+    fn location(&self) -> anyhow::Result<String> {
+        match &self.store {
+            Some(location) => Ok(location.clone()),
+            None => default_store_location(),
+        }
+    }
+
     /// Opens the configured store (default: SQLite in the user's data directory).
-    pub async fn open_store(&self) -> anyhow::Result<DynStore> {
-        let location = match &self.store {
-            Some(location) => location.clone(),
-            None => default_store_location()?,
+    pub async fn open_store(&self, access: Access) -> anyhow::Result<DynStore> {
+        let location = self.location()?;
+        let store = match access {
+            Access::Read => store::open_for_reading(&location).await?,
+            Access::Write => store::open(&location).await?,
         };
-        store::open(&location)
-            .await
-            .map_err(|e| store_error(e, None))
+        Ok(store)
+    }
+
+    /// Opens the store and the handle over it, with this invocation's network options;
+    /// `default_timeout` applies when `--timeout` is not given.
+    pub async fn bitbucket(
+        &self,
+        access: Access,
+        default_timeout: u64,
+    ) -> anyhow::Result<Bitbucket> {
+        let store = self.open_store(access).await?;
+        self.handle(store, default_timeout)
+    }
+
+    /// The handle over an open store.
+    pub fn handle(&self, store: DynStore, default_timeout: u64) -> anyhow::Result<Bitbucket> {
+        let timeout = Duration::from_secs(self.net.timeout.unwrap_or(default_timeout).max(1));
+        let mut retry = gemnasium_bitbucket::api::RetryPolicy::default();
+        retry.base_delay = Duration::from_millis(self.net.retry_base_ms);
+        let mut builder = Bitbucket::builder(store).retry(retry).timeout(timeout);
+        if let Some(path) = &self.net.ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                hinted(
+                    format!("cannot read the CA certificate {}: {e}", path.display()),
+                    "give a readable PEM file with --ca-cert",
+                )
+            })?;
+            builder = builder.extra_ca_pem(pem);
+        }
+        builder.build().map_err(|e| {
+            with_hint(
+                e,
+                "give a PEM file holding the CA certificate (-----BEGIN CERTIFICATE-----) with --ca-cert",
+            )
+        })
     }
 }
 
@@ -52,57 +105,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ctx = Ctx {
         store: cli.store,
         json: cli.json,
+        net: cli.net,
     };
     let done = std::process::ExitCode::SUCCESS;
     match cli.command {
         Command::Configure(args) => configure::run(&ctx, args).await.map(|()| done),
         Command::Doctor(args) => doctor::run(&ctx, args).await,
-        Command::Auth(args) => auth::run(&ctx, args.command).await.map(|()| done),
-        Command::RepoSyncer(args) => repo_syncer::run(&ctx, args.command).await.map(|()| done),
+        Command::Auth(args) => match args.command {
+            AuthCommand::Provider { command } => provider::run(&ctx, *command).await,
+            AuthCommand::Clients { command } => clients::run(&ctx, command).await,
+            AuthCommand::Login {
+                provider,
+                purpose,
+                homepage,
+                pkce,
+            } => login::login(&ctx, &provider, purpose, homepage, pkce).await,
+            AuthCommand::Tokens { command } => tokens::run(&ctx, command).await,
+        }
+        .map(|()| done),
+        Command::RepoSyncer(args) => sync::run(&ctx, args.command).await.map(|()| done),
         Command::Links { dir, force } => links::run(&ctx, &dir, force).map(|()| done),
     }
-}
-
-/// Turns a store error into one with advice; `update_hint` is the exact command that would
-/// change the conflicting row.
-pub fn store_error(e: StoreError, update_hint: Option<String>) -> anyhow::Error {
-    let hint = match &e {
-        StoreError::Conflict { .. } => update_hint,
-        StoreError::NotFound {
-            entity: Entity::Provider,
-            ..
-        } => Some("list providers with `auth provider list`".to_owned()),
-        StoreError::NotFound {
-            entity: Entity::Client,
-            ..
-        } => Some("list clients with `auth clients list`".to_owned()),
-        StoreError::NotFound {
-            entity: Entity::Source,
-            ..
-        } => Some("list sources with `repo-syncer sources list`".to_owned()),
-        StoreError::ProviderInUse { provider, .. } => Some(format!(
-            "`auth provider delete {provider} --cascade` deletes them all"
-        )),
-        _ => None,
-    };
-    match hint {
-        Some(hint) => hinted(e, hint),
-        None => anyhow::Error::new(e),
-    }
-}
-
-/// Parses a command-line value into a model type, keeping the model's explanation.
-pub fn parse<T>(value: &str) -> anyhow::Result<T>
-where
-    T: std::str::FromStr<Err = ModelError>,
-{
-    value.parse::<T>().map_err(anyhow::Error::new)
-}
-
-/// Parses a URL argument named `field` (for messages).
-pub fn parse_url(
-    field: &'static str,
-    value: &str,
-) -> anyhow::Result<gemnasium_bitbucket::model::ServiceUrl> {
-    gemnasium_bitbucket::model::ServiceUrl::parse(field, value).map_err(anyhow::Error::new)
 }

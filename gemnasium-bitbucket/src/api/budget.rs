@@ -1,8 +1,9 @@
-//! A per-consumer request budget: at most N requests per rolling window. Bitbucket's limits are
-//! per hour and (for OAuth consumers) shared by every user of the consumer, so a long sync
-//! paces itself instead of running into a 429 storm.
+//! A request budget: at most N requests per rolling window. Bitbucket's limits are per hour
+//! and (for OAuth consumers) shared by every user of the consumer, so a long sync paces itself
+//! instead of running into a 429 storm.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -11,7 +12,7 @@ use tokio::time::Instant;
 /// Requests allowed per rolling window, shared by every request made with it.
 #[derive(Debug)]
 pub struct RequestBudget {
-    limit: usize,
+    limit: AtomicUsize,
     window: Duration,
     sent: Mutex<VecDeque<Instant>>,
 }
@@ -21,7 +22,7 @@ impl RequestBudget {
     #[must_use]
     pub fn new(limit: usize, window: Duration) -> Self {
         Self {
-            limit: limit.max(1),
+            limit: AtomicUsize::new(limit.max(1)),
             window,
             sent: Mutex::new(VecDeque::new()),
         }
@@ -33,24 +34,44 @@ impl RequestBudget {
         Self::new(1_000, Duration::from_secs(3600))
     }
 
+    /// The current limit per window.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Adopts the limit Bitbucket announced (`X-RateLimit-Limit`), which knows better than our
+    /// default (access tokens get scaled limits).
+    pub fn observe_limit(&self, limit: usize) {
+        self.limit.store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// Counts a request if the budget allows one now; otherwise how long until it does.
+    ///
+    /// # Errors
+    /// The wait until a request is allowed.
+    pub async fn try_acquire(&self) -> Result<(), Duration> {
+        let mut sent = self.sent.lock().await;
+        let now = Instant::now();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            sent.pop_front();
+        }
+        let limit = self.limit();
+        if sent.len() < limit {
+            sent.push_back(now);
+            return Ok(());
+        }
+        // The request that frees a place is the one `limit` places from the end.
+        let oldest_blocking = sent[sent.len() - limit];
+        Err(self.window - now.duration_since(oldest_blocking))
+    }
+
     /// Waits until a request may be sent, then counts it.
     pub async fn acquire(&self) {
-        loop {
-            let wait = {
-                let mut sent = self.sent.lock().await;
-                let now = Instant::now();
-                while sent
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
-                {
-                    sent.pop_front();
-                }
-                if sent.len() < self.limit {
-                    sent.push_back(now);
-                    return;
-                }
-                self.window - now.duration_since(*sent.front().expect("full, so not empty"))
-            };
+        while let Err(wait) = self.try_acquire().await {
             tokio::time::sleep(wait).await;
         }
     }
@@ -68,6 +89,7 @@ mod tests {
             budget.acquire().await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO, "within budget: no wait");
+        assert_eq!(budget.try_acquire().await, Err(Duration::from_secs(60)));
         budget.acquire().await;
         assert_eq!(
             start.elapsed(),
@@ -80,5 +102,14 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(60));
         budget.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_secs(120));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lower_announced_limit_applies_at_once() {
+        let budget = RequestBudget::new(10, Duration::from_secs(60));
+        budget.acquire().await;
+        budget.acquire().await;
+        budget.observe_limit(2);
+        assert!(budget.try_acquire().await.is_err());
     }
 }

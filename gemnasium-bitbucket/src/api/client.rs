@@ -1,7 +1,7 @@
-//! One `reqwest::Client` for every REST call: bearer token only to the configured origin,
-//! retries with capped exponential backoff and full jitter (honouring `Retry-After`), a pause of
-//! the whole client after a 429, the request budget, one refresh on a 401 "expired", and typed
-//! errors for everything else.
+//! The REST client: credentials only to the configured origin, retries with capped exponential
+//! backoff and full jitter (honouring `Retry-After` and `X-RateLimit-Reset` within a cap), a
+//! pause of the whole client after a 429, the request budget, one renewal after a 401, a run
+//! deadline, and typed errors for everything else.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,20 +13,26 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
-use super::auth::BearerAuth;
+use super::auth::{Auth, Authorization, Rejection};
 use super::budget::RequestBudget;
-use super::error::{boxes, ApiError};
-use crate::model::{AccessToken, ServiceUrl};
+use super::envelope;
+use super::error::ApiError;
+use super::http::{read_body, Http, TransportError};
+use crate::model::ServiceUrl;
 
-/// How failed requests are retried.
+/// How failed requests are retried, and how long one request may wait in all.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
     /// Delay before the first retry; doubles each time.
     pub base_delay: Duration,
-    /// Upper bound of one delay (also caps `Retry-After`).
+    /// The longest single wait. A `Retry-After` (or reset) asking for more is not slept: the
+    /// call fails at once, saying when to resume.
     pub max_delay: Duration,
+    /// The most one request may spend waiting between its attempts, all waits together.
+    pub max_total_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -35,11 +41,29 @@ impl Default for RetryPolicy {
             max_attempts: 6,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
+            max_total_wait: Duration::from_secs(180),
         }
     }
 }
 
 impl RetryPolicy {
+    /// A policy: `max_attempts` in all, delays from `base_delay` doubling up to `max_delay`,
+    /// at most `max_total_wait` of waiting per request.
+    #[must_use]
+    pub fn new(
+        max_attempts: u32,
+        base_delay: Duration,
+        max_delay: Duration,
+        max_total_wait: Duration,
+    ) -> Self {
+        Self {
+            max_attempts: max_attempts.max(1),
+            base_delay,
+            max_delay,
+            max_total_wait,
+        }
+    }
+
     /// The delay before retry number `retry` (1-based): full jitter over the capped exponential.
     fn delay(&self, retry: u32) -> Duration {
         let exp = self
@@ -51,26 +75,25 @@ impl RetryPolicy {
 
 /// Settings of an [`ApiClient`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ApiConfig {
     /// The API origin as stored (`https://api.bitbucket.org`); `/2.0` is appended.
     pub api_url: ServiceUrl,
     /// Retries.
     pub retry: RetryPolicy,
-    /// The consumer's budget, shared by every client of that consumer.
+    /// The budget, shared by every client of one consumer.
     pub budget: Arc<RequestBudget>,
     /// Largest response body read.
     pub max_body: usize,
     /// Most pages followed in one listing.
     pub max_pages: usize,
-    /// Per-request timeout.
-    pub timeout: Duration,
-    /// An extra CA certificate (PEM) to trust, for proxies with their own CA.
-    pub extra_ca_pem: Option<Vec<u8>>,
+    /// No wait may end after this instant: the run's time limit.
+    pub deadline: Option<Instant>,
 }
 
 impl ApiConfig {
-    /// Defaults for `api_url`: 6 attempts from 1 s to 60 s, 1,000 requests/hour, 16 MiB bodies,
-    /// 1,000 pages, 30 s timeout.
+    /// Defaults for `api_url`: 6 attempts from 1 s to 60 s (3 min of waits at most per
+    /// request), 1,000 requests/hour, 16 MiB bodies, 1,000 pages, no deadline.
     #[must_use]
     pub fn new(api_url: ServiceUrl) -> Self {
         Self {
@@ -79,17 +102,17 @@ impl ApiConfig {
             budget: Arc::new(RequestBudget::bitbucket_default()),
             max_body: 16 * 1024 * 1024,
             max_pages: 1_000,
-            timeout: Duration::from_secs(30),
-            extra_ca_pem: None,
+            deadline: None,
         }
     }
 }
 
-/// Requests sent and retries made, for summaries.
+/// Requests sent, retries made and bytes received, for summaries and benchmarks.
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: AtomicU64,
     retries: AtomicU64,
+    bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -104,19 +127,28 @@ impl Metrics {
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
+
+    /// Response body bytes received.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: Http,
     config: ApiConfig,
     base: Url,
     origin: String,
-    auth: Arc<dyn BearerAuth>,
+    auth: Arc<dyn Auth>,
     not_before: Mutex<Option<Instant>>,
+    deadline: std::sync::Mutex<Option<Instant>>,
     metrics: Metrics,
 }
 
-/// A Bitbucket REST client; cheap to clone.
+/// A Bitbucket REST client; cheap to clone. The area handlers ([`user`](Self::user),
+/// [`workspaces`](Self::workspaces), [`repositories`](Self::repositories),
+/// [`hooks`](Self::hooks)) hang off it.
 #[derive(Clone)]
 pub struct ApiClient {
     inner: Arc<Inner>,
@@ -130,54 +162,60 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
-/// A successful response: status and body.
+/// A successful response.
 pub(crate) struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
     pub content_type: String,
 }
 
+/// What a response said about rate limits.
+#[derive(Default)]
+struct RateHeaders {
+    retry_after: Option<Duration>,
+    reset: Option<Duration>,
+    limit: Option<usize>,
+    near_limit: bool,
+}
+
 impl ApiClient {
-    /// A client for `config.api_url` authenticating with `auth`.
-    ///
-    /// # Errors
-    /// [`ApiError::Setup`] when the extra CA certificate is not a valid PEM certificate.
-    pub fn new(config: ApiConfig, auth: Arc<dyn BearerAuth>) -> Result<Self, ApiError> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("gemnasium-bitbucket/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.timeout)
-            // A redirect could carry the Authorization header elsewhere.
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = &config.extra_ca_pem {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| ApiError::Setup {
-                reason: format!("the extra CA certificate is not valid PEM ({e})"),
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let has_ca = config.extra_ca_pem.is_some();
-        let http = builder.build().map_err(|e| ApiError::Setup {
-            reason: if has_ca {
-                format!("the extra CA certificate was refused ({e:?}); check it is a valid PEM certificate")
-            } else {
-                format!("{e:?}")
-            },
-        })?;
+    /// A client for `config.api_url` over `http`, authenticating with `auth`.
+    #[must_use]
+    pub fn new(http: Http, config: ApiConfig, auth: Arc<dyn Auth>) -> Self {
         let base = config.api_url.join_path(&["2.0"]);
         let origin = config.api_url.origin();
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 http,
                 base,
                 origin,
                 auth,
-                config,
                 not_before: Mutex::new(None),
+                deadline: std::sync::Mutex::new(config.deadline),
+                config,
                 metrics: Metrics::default(),
             }),
-        })
+        }
     }
 
-    /// Counters of requests and retries.
+    /// Sets (or clears) the instant after which no wait may end: the run's time limit.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        *self
+            .inner
+            .deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = deadline;
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self
+            .inner
+            .deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counters of requests, retries and bytes.
     #[must_use]
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
@@ -189,7 +227,7 @@ impl ApiClient {
         &self.inner.config
     }
 
-    /// `/2.0/{segments…}` under the configured origin.
+    /// `/2.0/{segments…}` under the configured origin (each segment percent-encoded).
     #[must_use]
     pub fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.base.clone();
@@ -247,12 +285,38 @@ impl ApiClient {
         self.send(Method::DELETE, url, None).await.map(|_| ())
     }
 
-    async fn wait_turn(&self) {
+    /// Waits for our turn: the client-wide pause after a 429, then the budget. A wait past the
+    /// cap of one wait or the deadline is not slept.
+    async fn wait_turn(&self, attempts: u32) -> Result<(), ApiError> {
         let until = *self.inner.not_before.lock().await;
         if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
+            self.sleep_until(until, attempts)?.await;
         }
-        self.inner.config.budget.acquire().await;
+        let budget = &self.inner.config.budget;
+        loop {
+            match budget.try_acquire().await {
+                Ok(()) => return Ok(()),
+                Err(wait) => {
+                    tracing::info!(seconds = wait.as_secs(), "request budget spent; waiting");
+                    self.sleep_until(Instant::now() + wait, attempts)?.await;
+                }
+            }
+        }
+    }
+
+    /// A sleep until `until`, or the error to return when that wait is not allowed.
+    fn sleep_until(&self, until: Instant, attempts: u32) -> Result<tokio::time::Sleep, ApiError> {
+        let now = Instant::now();
+        let wait = until.saturating_duration_since(now);
+        let too_long =
+            wait > self.inner.config.retry.max_delay || self.deadline().is_some_and(|d| until > d);
+        if too_long {
+            return Err(ApiError::RateLimited {
+                attempts,
+                resume_after: Some(resume_at(wait)),
+            });
+        }
+        Ok(tokio::time::sleep_until(until))
     }
 
     async fn pause_all(&self, delay: Duration) {
@@ -271,18 +335,20 @@ impl ApiClient {
     ) -> Result<Reply, ApiError> {
         self.check_origin(&url)?;
         let policy = &self.inner.config.retry;
-        let mut token: AccessToken = self.inner.auth.token().await?;
-        let mut refreshed = false;
+        let mut authorization: Authorization = self.inner.auth.authorization().await?;
+        let mut renewed = false;
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
-            self.wait_turn().await;
+            self.wait_turn(attempt - 1).await?;
             self.inner.metrics.requests.fetch_add(1, Ordering::Relaxed);
-            let mut request = self
-                .inner
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token.expose_secret());
+            let mut request = authorization.apply(
+                self.inner
+                    .http
+                    .client()
+                    .request(method.clone(), url.clone()),
+            );
             if let Some(body) = &body {
                 request = request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -290,150 +356,213 @@ impl ApiClient {
             }
             let outcome = match request.send().await {
                 Ok(response) => Ok(self.read(response).await),
-                Err(e) => Err(crate::oauth::describe_transport(&e)),
+                Err(e) => Err(super::http::describe(&e)),
             };
-            let retry_after = match outcome {
-                Err(reason) if attempt < policy.max_attempts => {
-                    tracing::debug!(attempt, %reason, "network error; retrying");
-                    None
-                }
-                Err(reason) => {
+            let (status, suggested, message) = match outcome {
+                Err(reason) if attempt >= policy.max_attempts => {
                     return Err(ApiError::Network {
                         attempts: attempt,
                         reason,
                     })
                 }
+                Err(reason) => {
+                    tracing::info!(attempt, %reason, "network error; will retry");
+                    (0, None, reason)
+                }
                 Ok(Err(e)) => return Err(e),
-                Ok(Ok((reply, retry_after))) => {
+                Ok(Ok((reply, rate))) => {
+                    self.observe(&rate);
                     let status = reply.status;
                     if (200..300).contains(&status) {
                         return Ok(reply);
                     }
-                    let (message, detail) = crate::oauth::parse_envelope(&reply.body);
+                    let error = envelope::parse(&reply.body);
                     match status {
-                        401 if !refreshed && message.to_ascii_lowercase().contains("expired") => {
-                            token = self.inner.auth.refresh(&token).await?;
-                            refreshed = true;
-                            attempt -= 1;
-                            continue;
+                        401 => {
+                            let rejection = Rejection::of(&error.message);
+                            if !renewed && rejection != Rejection::Invalid {
+                                if let Some(new) =
+                                    self.inner.auth.renew(&authorization, rejection).await?
+                                {
+                                    authorization = new;
+                                    renewed = true;
+                                    attempt -= 1;
+                                    continue;
+                                }
+                            }
+                            return Err(ApiError::Unauthorized {
+                                message: error.message,
+                                rejection,
+                            });
                         }
-                        429 if attempt < policy.max_attempts => retry_after,
-                        429 => return Err(ApiError::RateLimited { attempts: attempt }),
-                        500..=599 if attempt < policy.max_attempts => retry_after,
-                        500..=599 => {
+                        429 if attempt >= policy.max_attempts => {
+                            return Err(ApiError::RateLimited {
+                                attempts: attempt,
+                                resume_after: rate.retry_after.or(rate.reset).map(resume_at),
+                            })
+                        }
+                        500..=599 if attempt >= policy.max_attempts => {
                             return Err(ApiError::Server {
                                 status,
                                 attempts: attempt,
-                                message,
+                                message: error.message,
                             })
                         }
-                        _ => return Err(classify(status, message, detail.as_ref(), &reply.body)),
+                        429 | 500..=599 => (status, rate.retry_after.or(rate.reset), error.message),
+                        _ => return Err(classify(status, error)),
                     }
                 }
             };
-            let delay =
-                retry_after.map_or_else(|| policy.delay(attempt), |d| d.min(policy.max_delay));
+            let delay = suggested.unwrap_or_else(|| policy.delay(attempt));
+            let over_cap = delay > policy.max_delay;
+            let over_budget = waited + delay > policy.max_total_wait;
+            let past_deadline = self.deadline().is_some_and(|d| Instant::now() + delay > d);
+            if over_cap || over_budget || past_deadline {
+                tracing::warn!(
+                    status,
+                    seconds = delay.as_secs(),
+                    "not waiting: longer than allowed"
+                );
+                return Err(match status {
+                    429 => ApiError::RateLimited {
+                        attempts: attempt,
+                        resume_after: Some(resume_at(delay)),
+                    },
+                    0 => ApiError::Network {
+                        attempts: attempt,
+                        reason: message,
+                    },
+                    _ if past_deadline && !over_cap && !over_budget => ApiError::Deadline(waited),
+                    _ => ApiError::Server {
+                        status,
+                        attempts: attempt,
+                        message,
+                    },
+                });
+            }
+            tracing::info!(
+                status,
+                attempt,
+                wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "retrying after a wait"
+            );
+            waited += delay;
             self.inner.metrics.retries.fetch_add(1, Ordering::Relaxed);
-            self.pause_all(delay).await;
+            if status == 429 {
+                self.pause_all(delay).await;
+            } else {
+                tokio::time::sleep(delay).await;
+            }
         }
     }
 
-    /// Reads a response up to the body limit; returns it with any `Retry-After`.
-    async fn read(
-        &self,
-        mut response: reqwest::Response,
-    ) -> Result<(Reply, Option<Duration>), ApiError> {
+    /// Feeds the budget what Bitbucket said of the limit (access tokens get these headers).
+    fn observe(&self, rate: &RateHeaders) {
+        if let Some(limit) = rate.limit {
+            self.inner.config.budget.observe_limit(limit);
+        }
+        if rate.near_limit {
+            tracing::warn!("Bitbucket says this credential is near its rate limit");
+        }
+    }
+
+    /// Reads a response up to the body limit; returns it with what it said of rate limits.
+    async fn read(&self, response: reqwest::Response) -> Result<(Reply, RateHeaders), ApiError> {
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("no content type")
-            .to_owned();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_else(|| "no content type".to_owned());
+        let rate = RateHeaders {
+            retry_after: header("retry-after").as_deref().and_then(parse_retry_after),
+            reset: header("x-ratelimit-reset").as_deref().and_then(parse_reset),
+            limit: header("x-ratelimit-limit").as_deref().and_then(parse_limit),
+            near_limit: header("x-ratelimit-nearlimit")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        };
         let limit = self.inner.config.max_body;
-        if response.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(ApiError::TooLarge { limit });
-        }
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > limit {
-                        return Err(ApiError::TooLarge { limit });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(ApiError::Malformed {
-                        status,
-                        content_type,
-                        excerpt: format!(
-                            "the body was cut off: {}",
-                            crate::oauth::describe_transport(&e)
-                        ),
-                    })
-                }
-            }
-        }
+        let body = read_body(response, limit).await.map_err(|e| match e {
+            TransportError::TooLarge(limit) => ApiError::TooLarge { limit },
+            other => ApiError::Malformed {
+                status,
+                content_type: content_type.clone(),
+                excerpt: other.to_string(),
+            },
+        })?;
+        self.inner
+            .metrics
+            .bytes
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         Ok((
             Reply {
                 status,
                 body,
                 content_type,
             },
-            retry_after,
+            rate,
         ))
     }
 }
 
+fn resume_at(wait: Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+}
+
 /// `Retry-After` as seconds or an HTTP date.
 fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
+    if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     (when.with_timezone(&chrono::Utc) - chrono::Utc::now())
         .to_std()
         .ok()
 }
 
-fn classify(
-    status: u16,
-    message: String,
-    detail: Option<&serde_json::Value>,
-    body: &[u8],
-) -> ApiError {
+/// `X-RateLimit-Reset` as seconds to wait, used only within 1–3600 s (its meaning is
+/// unverified: anything else, such as an epoch timestamp, is ignored).
+fn parse_reset(value: &str) -> Option<Duration> {
+    let seconds = value.parse::<u64>().ok()?;
+    (1..=3600)
+        .contains(&seconds)
+        .then(|| Duration::from_secs(seconds))
+}
+
+/// `X-RateLimit-Limit`: `1000`, or `60, 60;w=3600` as seen on anonymous calls.
+fn parse_limit(value: &str) -> Option<usize> {
+    value
+        .split([',', ';'])
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+}
+
+fn classify(status: u16, error: envelope::Envelope) -> ApiError {
+    let message = error.message;
     match status {
-        401 => ApiError::Unauthorized { message },
-        403 => match detail.filter(|d| d.get("required").is_some()) {
-            Some(detail) => {
-                let required = crate::oauth::scopes_at(detail, "required");
-                ApiError::MissingScopes {
-                    granted: crate::oauth::scopes_at(detail, "granted"),
-                    boxes: boxes(&required),
-                    required,
-                }
-            }
-            None => ApiError::Forbidden { message },
+        403 if !error.required.is_empty() => ApiError::MissingScopes {
+            required: error.required,
+            granted: error.granted,
         },
+        403 => ApiError::Forbidden { message },
         404 => ApiError::NotFound { message },
         410 => ApiError::Retired {
             message,
-            announcement: serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/error/data/announcement_url")
-                        .and_then(|u| u.as_str())
-                        .map(str::to_owned)
-                }),
+            change: error.change,
+            announcement: error.announcement,
         },
-        400 => ApiError::BadRequest { message },
+        400 | 422 => ApiError::BadRequest {
+            message: error
+                .detail
+                .map_or(message.clone(), |d| format!("{message}: {d}")),
+        },
         _ => ApiError::Server {
             status,
             attempts: 1,
@@ -451,7 +580,7 @@ fn parse<T: DeserializeOwned>(reply: &Reply) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::Malformed {
         status: reply.status,
         content_type: reply.content_type.clone(),
-        excerpt: format!("{e}: {}", crate::oauth::excerpt_of(&reply.body)),
+        excerpt: format!("{e}: {}", envelope::excerpt(&reply.body)),
     })
 }
 
@@ -461,11 +590,12 @@ mod tests {
 
     #[test]
     fn retry_delays_are_jittered_and_capped() {
-        let policy = RetryPolicy {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(500),
-        };
+        let policy = RetryPolicy::new(
+            6,
+            Duration::from_millis(100),
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+        );
         for retry in 1..10 {
             let d = policy.delay(retry);
             assert!(d <= Duration::from_millis(500), "{d:?}");
@@ -483,5 +613,15 @@ mod tests {
             "{d:?}"
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn rate_limit_headers_within_bounds() {
+        assert_eq!(parse_reset("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_reset("0"), None);
+        assert_eq!(parse_reset("1767225600"), None, "an epoch time is ignored");
+        assert_eq!(parse_limit("1000"), Some(1000));
+        assert_eq!(parse_limit("60, 60;w=3600"), Some(60));
+        assert_eq!(parse_limit("x"), None);
     }
 }

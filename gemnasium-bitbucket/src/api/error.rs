@@ -1,28 +1,39 @@
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::model::{Scope, ScopeSet};
-use crate::oauth::OAuthError;
-use crate::sync::{RemoteError, RemoteErrorKind};
+use super::auth::AuthError;
+use super::http::SetupError;
+use crate::model::Scope;
 
-/// Why a REST call failed, after retries. Never contains a token.
+/// Why a REST call failed, after retries. Never contains a token or secret.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// The token was refused (and refreshing did not help).
-    #[error("Bitbucket refused the access token: {message}; the account must authorize again (`auth login`)")]
+    /// The credential was refused, and renewing it did not help or could not.
+    #[error("Bitbucket refused the credentials: {message}{}", match rejection {
+        super::Rejection::Ambiguous => " (the token is not near its expiry, so it is invalid, revoked, or the wrong kind of credential for this endpoint)",
+        _ => "",
+    })]
     Unauthorized {
         /// Bitbucket's message.
         message: String,
+        /// How it was worded.
+        rejection: super::Rejection,
     },
-    /// The consumer lacks scopes for this endpoint.
-    #[error("the consumer lacks scopes: granted {granted}, required {required}; tick {boxes} on the consumer, then sign in again")]
+    /// The credential lacks scopes for this endpoint: the words Bitbucket sent, verbatim.
+    #[error(
+        "the credentials lack scopes Bitbucket requires: required {}; granted {}{}",
+        list(required),
+        list(granted),
+        boxes_hint(required)
+    )]
     MissingScopes {
-        /// Granted scopes.
-        granted: ScopeSet,
-        /// Required scopes.
-        required: ScopeSet,
-        /// The consumer checkboxes to tick.
-        boxes: String,
+        /// `detail.required`.
+        required: Vec<String>,
+        /// `detail.granted`.
+        granted: Vec<String>,
     },
     /// The account lacks permission (for hooks: admin on the repository).
     #[error("Bitbucket refused: {message} (the account needs more permission here)")]
@@ -36,11 +47,15 @@ pub enum ApiError {
         /// Bitbucket's message.
         message: String,
     },
-    /// A removed endpoint (410): a bug in this program, not in your set-up.
-    #[error("Bitbucket retired this endpoint ({message}){}; please report this bug", announcement.as_ref().map(|a| format!(", see {a}")).unwrap_or_default())]
+    /// A removed endpoint (410), with the change that removed it.
+    #[error("Bitbucket retired this endpoint{}: {message}{}",
+        change.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
+        announcement.as_ref().map(|a| format!("; see {a}")).unwrap_or_default())]
     Retired {
         /// Bitbucket's message.
         message: String,
+        /// The `CHANGE-NNNN` reference, when given.
+        change: Option<String>,
         /// The changelog entry, when given.
         announcement: Option<String>,
     },
@@ -50,16 +65,18 @@ pub enum ApiError {
         /// Bitbucket's message.
         message: String,
     },
-    /// Still rate limited after every retry.
-    #[error(
-        "Bitbucket's rate limit is exhausted (429 after {attempts} attempts); try again later"
-    )]
+    /// Rate limited, and waiting longer is not allowed (the cap of one wait, the request's
+    /// retry budget or the run's deadline would be passed).
+    #[error("rate limited by Bitbucket after {attempts} attempt(s){}",
+        resume_after.map(|t| format!("; resume after {}", t.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default())]
     RateLimited {
         /// Attempts made.
         attempts: u32,
+        /// When Bitbucket (or our budget) allows requests again, when known.
+        resume_after: Option<DateTime<Utc>>,
     },
     /// Server errors after every retry.
-    #[error("Bitbucket answered HTTP {status} after {attempts} attempts: {message}")]
+    #[error("Bitbucket answered HTTP {status} after {attempts} attempt(s): {message}")]
     Server {
         /// The last status.
         status: u16,
@@ -69,13 +86,16 @@ pub enum ApiError {
         message: String,
     },
     /// Network failure after every retry.
-    #[error("cannot reach Bitbucket after {attempts} attempts: {reason}")]
+    #[error("cannot reach Bitbucket after {attempts} attempt(s): {reason}")]
     Network {
         /// Attempts made.
         attempts: u32,
         /// The last error.
         reason: String,
     },
+    /// The run's deadline passed before the call could complete.
+    #[error("the run's time limit was reached after {0:?} of retries and waits")]
+    Deadline(Duration),
     /// A response we cannot read.
     #[error("unexpected response from Bitbucket (HTTP {status}, {content_type}): {excerpt}")]
     Malformed {
@@ -93,7 +113,7 @@ pub enum ApiError {
         limit: usize,
     },
     /// A URL (such as a `next` link) on another origin: no request was made.
-    #[error("refusing to send the token to {url}: not the configured API origin {expected}")]
+    #[error("refusing to send credentials to {url}: not the configured API origin {expected}")]
     ForeignOrigin {
         /// The refused URL (no query).
         url: String,
@@ -114,47 +134,75 @@ pub enum ApiError {
         /// The bound.
         max: usize,
     },
-    /// The HTTP client could not be set up (a bad CA certificate, TLS settings).
-    #[error("cannot set up the HTTP client: {reason}")]
-    Setup {
-        /// What was wrong and what to check.
-        reason: String,
-    },
-    /// Getting a token failed.
+    /// The HTTP stack could not be set up (a bad CA certificate).
     #[error(transparent)]
-    Auth(#[from] OAuthError),
+    Setup(#[from] SetupError),
+    /// No credential could be had.
+    #[error(transparent)]
+    Credentials(#[from] AuthError),
 }
 
-pub(crate) fn boxes(scopes: &ScopeSet) -> String {
-    let boxes: Vec<_> = scopes.iter().map(Scope::checkbox).collect();
-    if boxes.is_empty() {
-        "the boxes Bitbucket names".to_owned()
+fn list(words: &[String]) -> String {
+    if words.is_empty() {
+        "(not named)".to_owned()
     } else {
-        boxes.join(", ")
+        words.join(" ")
+    }
+}
+
+/// "; tick … on the consumer" for the required words that are OAuth consumer scopes.
+fn boxes_hint(required: &[String]) -> String {
+    let boxes: Vec<&str> = required
+        .iter()
+        .filter_map(|w| w.parse::<Scope>().ok())
+        .map(Scope::checkbox)
+        .collect();
+    if boxes.is_empty() {
+        String::new()
+    } else {
+        format!(" (consumer permissions to tick: {})", boxes.join(", "))
     }
 }
 
 impl ApiError {
-    /// How the sync engine should treat it.
+    /// The consumer-form checkboxes that grant the scopes a [`ApiError::MissingScopes`] names
+    /// (empty for other errors, or when Bitbucket named API-token scopes).
     #[must_use]
-    pub fn kind(&self) -> RemoteErrorKind {
+    pub fn missing_boxes(&self) -> Vec<&'static str> {
         match self {
-            ApiError::Forbidden { .. } => RemoteErrorKind::PermissionDenied,
-            ApiError::MissingScopes { .. } => RemoteErrorKind::MissingScopes,
-            ApiError::NotFound { .. } => RemoteErrorKind::NotFound,
-            ApiError::RateLimited { .. } => RemoteErrorKind::RateLimited,
-            ApiError::Unauthorized { .. }
-            | ApiError::Auth(OAuthError::NeedsReauth { .. } | OAuthError::NoToken(_)) => {
-                RemoteErrorKind::Unauthorized
-            }
-            ApiError::Retired { .. } => RemoteErrorKind::Retired,
-            _ => RemoteErrorKind::Other,
+            ApiError::MissingScopes { required, .. } => required
+                .iter()
+                .filter_map(|w| w.parse::<Scope>().ok())
+                .map(Scope::checkbox)
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }
 
-impl From<ApiError> for RemoteError {
-    fn from(e: ApiError) -> Self {
-        RemoteError::new(e.kind(), e.to_string())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_scopes_show_every_word() {
+        let e = ApiError::MissingScopes {
+            required: vec!["read:user:bitbucket".into()],
+            granted: vec!["read:repository:bitbucket".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "the credentials lack scopes Bitbucket requires: required read:user:bitbucket; granted read:repository:bitbucket"
+        );
+        let e = ApiError::MissingScopes {
+            required: vec!["account".into()],
+            granted: vec!["team".into()],
+        };
+        assert!(
+            e.to_string()
+                .ends_with("(consumer permissions to tick: Account: Read)"),
+            "{e}"
+        );
+        assert_eq!(e.missing_boxes(), ["Account: Read"]);
     }
 }

@@ -1,14 +1,28 @@
-//! The Bitbucket REST client: one `reqwest::Client`, the bearer token only to the configured API
-//! origin, retries and rate budget, typed errors, and pagination.
+//! The Bitbucket base layer: one HTTP stack ([`Http`]), the REST client with its error
+//! envelope, retries, budget and paginator ([`ApiClient`]), and one handler per API area with
+//! its wire types: [`user`], [`workspaces`], [`repositories`], [`hooks`].
+//!
+//! This layer knows nothing of OAuth flows, sync or provisioning: credentials reach it through
+//! the small [`Auth`] trait.
 
 mod auth;
 mod budget;
 mod client;
+mod envelope;
 mod error;
+pub mod hooks;
+pub mod http;
 mod page;
+pub mod repositories;
+pub mod user;
+pub mod workspaces;
 
-pub use self::auth::{BearerAuth, ConsumerToken, ManagedToken, StaticToken};
+pub use self::auth::{Auth, AuthError, AuthErrorKind, Authorization, Rejection, StaticToken};
 pub use self::budget::RequestBudget;
 pub use self::client::{ApiClient, ApiConfig, Metrics, RetryPolicy};
 pub use self::error::ApiError;
+pub use self::http::{Http, HttpSettings, SetupError, TransportError};
 pub use self::page::{Page, PageQuery};
+
+pub(crate) use self::envelope::{excerpt, parse as parse_envelope};
+pub(crate) use self::page::next_page;

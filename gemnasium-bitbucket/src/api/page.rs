@@ -13,6 +13,7 @@ use super::{ApiClient, ApiError};
 
 /// One page. Only `values` is dependable; `size`, `page` and `previous` may be absent.
 #[derive(Debug, Deserialize)]
+#[non_exhaustive]
 pub struct Page<T> {
     /// The items.
     #[serde(default = "Vec::new")]
@@ -20,10 +21,14 @@ pub struct Page<T> {
     /// The next page, when there is one.
     #[serde(default)]
     pub next: Option<String>,
+    /// The total number of items of the listing, when Bitbucket counts them.
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
 /// Query parameters for a listing.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct PageQuery<'a> {
     /// Page size to ask (Bitbucket's documented maximum is 100).
     pub pagelen: Option<u32>,
@@ -37,7 +42,48 @@ pub struct PageQuery<'a> {
     pub role: Option<&'a str>,
 }
 
-impl PageQuery<'_> {
+impl<'a> PageQuery<'a> {
+    /// No parameters.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `pagelen=`.
+    #[must_use]
+    pub fn pagelen(mut self, pagelen: u32) -> Self {
+        self.pagelen = Some(pagelen);
+        self
+    }
+
+    /// `fields=`.
+    #[must_use]
+    pub fn fields(mut self, fields: &'a str) -> Self {
+        self.fields = Some(fields);
+        self
+    }
+
+    /// `sort=`.
+    #[must_use]
+    pub fn sort(mut self, sort: &'a str) -> Self {
+        self.sort = Some(sort);
+        self
+    }
+
+    /// `q=`.
+    #[must_use]
+    pub fn q(mut self, q: &'a str) -> Self {
+        self.q = Some(q);
+        self
+    }
+
+    /// `role=`.
+    #[must_use]
+    pub fn role(mut self, role: &'a str) -> Self {
+        self.role = Some(role);
+        self
+    }
+
     fn apply(&self, mut url: Url) -> Url {
         {
             let mut pairs = url.query_pairs_mut();
@@ -71,6 +117,36 @@ struct Walk {
     pages: usize,
 }
 
+/// The page to fetch after `page` (the `pages`-th of its listing), if any: `next` verbatim,
+/// on the API's origin (`check_origin`), never one seen before, within `max_pages`. An empty
+/// page ends the listing even with a `next` (some endpoints send one on a last, empty page).
+pub(crate) fn next_page<T>(
+    page: &Page<T>,
+    seen_links: &mut HashSet<String>,
+    pages: usize,
+    max_pages: usize,
+    check_origin: impl Fn(&Url) -> Result<(), ApiError>,
+) -> Result<Option<Url>, ApiError> {
+    let Some(next) = page.next.as_ref().filter(|_| !page.values.is_empty()) else {
+        return Ok(None);
+    };
+    let next = Url::parse(next).map_err(|e| ApiError::Malformed {
+        status: 200,
+        content_type: "next link".to_owned(),
+        excerpt: e.to_string(),
+    })?;
+    check_origin(&next)?;
+    if !seen_links.insert(next.to_string()) {
+        return Err(ApiError::PageLoop {
+            url: format!("{}{}", next.origin().ascii_serialization(), next.path()),
+        });
+    }
+    if pages >= max_pages {
+        return Err(ApiError::TooManyPages { max: max_pages });
+    }
+    Ok(Some(next))
+}
+
 impl ApiClient {
     /// The listing at `url` as a stream of pages (their `values`), following `next` verbatim,
     /// only on the configured origin, ending at an empty page, failing on a `next` already seen
@@ -80,7 +156,7 @@ impl ApiClient {
         &'a self,
         url: Url,
         query: &PageQuery<'_>,
-    ) -> impl Stream<Item = Result<Vec<T>, ApiError>> + 'a {
+    ) -> impl Stream<Item = Result<Page<T>, ApiError>> + 'a {
         let fallback = query.pagelen.map(|_| {
             PageQuery {
                 pagelen: None,
@@ -105,27 +181,16 @@ impl ApiClient {
                 Cursor::Next(url) => self.get_json(url).await?,
             };
             walk.pages += 1;
-            // Some endpoints send `next` on a last, empty page: an empty page ends the listing.
-            if let Some(next) = page.next.filter(|_| !page.values.is_empty()) {
-                let next = Url::parse(&next).map_err(|e| ApiError::Malformed {
-                    status: 200,
-                    content_type: "next link".to_owned(),
-                    excerpt: e.to_string(),
-                })?;
-                self.check_origin(&next)?;
-                if !walk.seen_links.insert(next.to_string()) {
-                    return Err(ApiError::PageLoop {
-                        url: format!("{}{}", next.origin().ascii_serialization(), next.path()),
-                    });
-                }
-                if walk.pages >= self.config().max_pages {
-                    return Err(ApiError::TooManyPages {
-                        max: self.config().max_pages,
-                    });
-                }
+            if let Some(next) = next_page(
+                &page,
+                &mut walk.seen_links,
+                walk.pages,
+                self.config().max_pages,
+                |url| self.check_origin(url),
+            )? {
                 walk.cursor = Cursor::Next(next);
             }
-            Ok(Some((page.values, walk)))
+            Ok(Some((page, walk)))
         })
     }
 
@@ -144,8 +209,12 @@ impl ApiClient {
         let mut seen = HashSet::new();
         let mut items = Vec::new();
         let mut pages = std::pin::pin!(self.pages::<T>(url, query));
-        while let Some(values) = pages.try_next().await? {
-            items.extend(values.into_iter().filter(|item| seen.insert(key(item))));
+        while let Some(page) = pages.try_next().await? {
+            items.extend(
+                page.values
+                    .into_iter()
+                    .filter(|item| seen.insert(key(item))),
+            );
         }
         Ok(items)
     }

@@ -48,6 +48,84 @@ impl Purpose {
     }
 }
 
+impl Purpose {
+    /// The scope policy: what `scopes` lack for this purpose, and what they make likely to fail.
+    #[must_use]
+    pub fn review(self, scopes: &ScopeSet) -> ScopeReview {
+        let mut notes = Vec::new();
+        match self {
+            Purpose::Login if !scopes.contains(Scope::Email) => {
+                notes.push(ScopeNote::NoEmailForSignUp)
+            }
+            Purpose::Sync
+                if !scopes
+                    .closure(super::Implications::Documented)
+                    .contains(Scope::Account) =>
+            {
+                notes.push(ScopeNote::NoAccountForWorkspaces);
+            }
+            _ => {}
+        }
+        if !scopes.obsolete().is_empty() {
+            notes.push(ScopeNote::Obsolete(scopes.obsolete()));
+        }
+        ScopeReview {
+            purpose: self,
+            missing: scopes.missing(&self.required_scopes()),
+            notes,
+        }
+    }
+}
+
+/// What the scope policy found for one purpose: missing required scopes (the client cannot
+/// work) and notes (it works, but something will likely bite).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScopeReview {
+    /// The purpose reviewed.
+    pub purpose: Purpose,
+    /// Required scopes not covered.
+    pub missing: ScopeSet,
+    /// Warnings.
+    pub notes: Vec<ScopeNote>,
+}
+
+impl ScopeReview {
+    /// Whether every required scope is covered.
+    #[must_use]
+    pub fn covers_purpose(&self) -> bool {
+        self.missing.is_empty()
+    }
+
+    /// The consumer-form checkboxes that grant the missing scopes.
+    #[must_use]
+    pub fn missing_boxes(&self) -> Vec<&'static str> {
+        self.missing.iter().map(Scope::checkbox).collect()
+    }
+}
+
+/// A warning of the scope policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeNote {
+    /// A login client without `email`: new users cannot sign up (`/2.0/user` has no address).
+    NoEmailForSignUp,
+    /// A sync client without `account`: `/2.0/user/workspaces` may be refused with 403.
+    NoAccountForWorkspaces,
+    /// Scopes Bitbucket removed (Issues, Wikis): harmless, but nothing grants them any more.
+    Obsolete(ScopeSet),
+}
+
+impl fmt::Display for ScopeNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeNote::NoEmailForSignUp => f.write_str("no `email` scope: new users cannot sign up (Bitbucket's /2.0/user has no address); tick Account: Email on the consumer and add `email`"),
+            ScopeNote::NoAccountForWorkspaces => f.write_str("no `account` scope: listing workspaces (/2.0/user/workspaces) may be refused with 403; tick Account: Read on the consumer and add `account` if sync reports missing scopes"),
+            ScopeNote::Obsolete(scopes) => write!(f, "scopes {scopes} were removed by Bitbucket (Issues and Wikis, 20 Aug 2026); untick them and drop them from the client"),
+        }
+    }
+}
+
 impl fmt::Display for Purpose {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -127,6 +205,7 @@ impl fmt::Display for ClientKey {
 ///
 /// `scopes` mirrors the boxes ticked on the consumer: Bitbucket grants those, whatever we ask.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Client {
     /// The provider this consumer belongs to.
     pub provider: ProviderName,
@@ -141,6 +220,30 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of `provider`'s consumer `key`/`secret` for `purpose`, with the ticked `scopes`.
+    #[must_use]
+    pub fn new(
+        provider: ProviderName,
+        purpose: Purpose,
+        key: ClientKey,
+        secret: ClientSecret,
+        scopes: ScopeSet,
+    ) -> Self {
+        Self {
+            provider,
+            purpose,
+            key,
+            secret,
+            scopes,
+        }
+    }
+
+    /// What the scope policy says of this client's scopes.
+    #[must_use]
+    pub fn scope_review(&self) -> ScopeReview {
+        self.purpose.review(&self.scopes)
+    }
+
     /// Required scopes of the purpose that `scopes` does not cover.
     #[must_use]
     pub fn missing_scopes(&self) -> ScopeSet {
@@ -162,15 +265,32 @@ mod tests {
 
     #[test]
     fn missing_scopes_follow_the_purpose() {
-        let client = Client {
-            provider: "bitbucket.org".parse().unwrap(),
-            purpose: Purpose::Sync,
-            key: "k".parse().unwrap(),
-            secret: ClientSecret::new("s").unwrap(),
-            scopes: "repository:write".parse().unwrap(),
-        };
+        let client = Client::new(
+            "bitbucket.org".parse().unwrap(),
+            Purpose::Sync,
+            "k".parse().unwrap(),
+            ClientSecret::new("s").unwrap(),
+            "repository:write".parse().unwrap(),
+        );
         assert_eq!(client.missing_scopes().to_string(), "webhook");
         assert!(!format!("{client:?}").contains("\"s\""));
+    }
+
+    #[test]
+    fn the_scope_policy_reviews_each_purpose() {
+        let review = Purpose::Login.review(&"account".parse().unwrap());
+        assert!(review.covers_purpose());
+        assert_eq!(review.notes, [ScopeNote::NoEmailForSignUp]);
+        let review = Purpose::Sync.review(&"repository,issue".parse().unwrap());
+        assert_eq!(review.missing.to_string(), "webhook");
+        assert_eq!(review.missing_boxes(), ["Webhooks: Read and write"]);
+        assert_eq!(
+            review.notes,
+            [
+                ScopeNote::NoAccountForWorkspaces,
+                ScopeNote::Obsolete("issue".parse().unwrap())
+            ]
+        );
     }
 
     #[test]

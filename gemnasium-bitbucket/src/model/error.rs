@@ -99,6 +99,14 @@ pub enum ModelError {
         /// The rejected input.
         value: String,
     },
+    /// A webhook event key Bitbucket does not have (or removed).
+    #[error("unknown webhook event `{value}`: {reason}")]
+    UnknownEvent {
+        /// The rejected input.
+        value: String,
+        /// Why, and the keys that work.
+        reason: String,
+    },
     /// A token state name that is not known.
     #[error("unknown token state `{value}`; known states: active, needs_reauth")]
     UnknownTokenState {

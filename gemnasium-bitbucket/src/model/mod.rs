@@ -5,7 +5,9 @@
 
 mod client;
 mod error;
+mod hook;
 mod name;
+mod oauth;
 mod provider;
 mod repo;
 mod scope;
@@ -13,14 +15,20 @@ mod secret;
 mod source;
 mod token;
 mod url;
+mod uuid;
 
-pub use self::client::{Client, ClientKey, Purpose};
+pub use self::client::{Client, ClientKey, Purpose, ScopeNote, ScopeReview};
 pub use self::error::ModelError;
+pub use self::hook::{HookEvents, EVENT_KEYS};
 pub use self::name::{DisplayName, ProviderName};
+pub use self::oauth::{check_homepage, CallbackUrl, RedirectUri};
 pub use self::provider::{Provider, ProviderKind};
 pub use self::repo::{HookRecord, Repository};
 pub use self::scope::{Implications, Scope, ScopeSet};
-pub use self::secret::{AccessToken, ClientSecret, RefreshToken, SecretText};
+pub use self::secret::{
+    AccessToken, AuthorizationCode, ClientSecret, CsrfState, PkceVerifier, RefreshToken, SecretText,
+};
 pub use self::source::Source;
-pub use self::token::{AccountInfo, AccountUuid, RepoUuid, TokenKey, TokenSet, TokenState};
+pub use self::token::{AccountInfo, TokenKey, TokenSet, TokenState};
 pub use self::url::ServiceUrl;
+pub use self::uuid::{AccountUuid, HookUuid, RepoUuid, RequestUuid, WorkspaceUuid};

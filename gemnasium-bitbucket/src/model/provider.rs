@@ -71,7 +71,11 @@ impl FromStr for ProviderKind {
 }
 
 /// An OAuth provider: where users authorize and where tokens come from.
+///
+/// Build one with [`Provider::new`], [`Provider::bitbucket_cloud`] or [`Provider::bitbucket_at`]
+/// and the `with_*` methods; it will gain settings, so it cannot be built field by field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Provider {
     /// Unique name, such as `bitbucket.org`.
     pub name: ProviderName,
@@ -87,6 +91,10 @@ pub struct Provider {
     /// document PKCE (some clients send it successfully).
     #[serde(default)]
     pub pkce: bool,
+    /// Gemnasium's homepage, from which the callback URL registered on the consumer
+    /// (`{homepage}/auth/auth/{name}`) and the sign-in redirect URIs derive.
+    #[serde(default)]
+    pub homepage: Option<ServiceUrl>,
 }
 
 impl Provider {
@@ -105,6 +113,7 @@ impl Provider {
             authorize_url,
             token_url,
             pkce: false,
+            homepage: None,
         }
     }
 
@@ -131,6 +140,7 @@ impl Provider {
             token_url: endpoint("token URL", &["site", "oauth2", "access_token"]),
             api_url,
             pkce: false,
+            homepage: None,
         }
     }
 
@@ -139,6 +149,31 @@ impl Provider {
     pub fn with_api_url(mut self, api_url: ServiceUrl) -> Self {
         self.api_url = api_url;
         self
+    }
+
+    /// `self` sending a PKCE challenge (or not) when users authorize.
+    #[must_use]
+    pub fn with_pkce(mut self, pkce: bool) -> Self {
+        self.pkce = pkce;
+        self
+    }
+
+    /// `self` with Gemnasium's homepage (from which the callback URL derives).
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidUrl`] when the homepage has a query.
+    pub fn with_homepage(mut self, homepage: ServiceUrl) -> Result<Self, ModelError> {
+        super::oauth::check_homepage(&homepage)?;
+        self.homepage = Some(homepage);
+        Ok(self)
+    }
+
+    /// The callback URL to register on the consumer, when the homepage is known.
+    #[must_use]
+    pub fn callback_url(&self) -> Option<super::CallbackUrl> {
+        self.homepage
+            .as_ref()
+            .and_then(|h| super::CallbackUrl::new(h, &self.name).ok())
     }
 }
 

@@ -112,6 +112,13 @@ impl Scope {
         }
     }
 
+    /// Whether Bitbucket removed this scope (Issues and Wikis were removed on 20 Aug 2026): it
+    /// still parses, so stored configurations read, but it is never requested or required.
+    #[must_use]
+    pub fn is_obsolete(self) -> bool {
+        matches!(self, Scope::Issue | Scope::IssueWrite | Scope::Wiki)
+    }
+
     fn known_list() -> String {
         Scope::ALL
             .iter()
@@ -207,9 +214,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// A set of [`Scope`]s, parsed from `account,email` or `account email`.
 ///
 /// Displays comma-separated in a stable order (`account,email`), the form the CLI accepts.
+///
+/// Sets read from Bitbucket (token responses, stored tokens) also keep the words this library
+/// does not know, verbatim ([`unknown`](Self::unknown)): a scope Bitbucket adds, renames or
+/// retires must be visible, never silently dropped. They count for nothing in coverage checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ScopeSet(BTreeSet<Scope>);
+pub struct ScopeSet {
+    known: BTreeSet<Scope>,
+    unknown: BTreeSet<String>,
+}
 
 impl ScopeSet {
     /// An empty set.
@@ -218,56 +232,72 @@ impl ScopeSet {
         Self::default()
     }
 
-    /// Parses a token response's scope string leniently: splits on spaces and commas, keeps the
-    /// scopes it knows and returns the others (new or API-token scopes) separately.
+    /// Parses a scope string from Bitbucket leniently: splits on spaces and commas, keeps the
+    /// scopes it knows and the other words (new, removed or API-token scopes) as
+    /// [`unknown`](Self::unknown). Words with control characters or longer than 100 characters
+    /// are not scopes and are dropped.
     #[must_use]
-    pub fn parse_lenient(value: &str) -> (Self, Vec<String>) {
+    pub fn parse_lenient(value: &str) -> Self {
         let mut set = Self::new();
-        let mut unknown = Vec::new();
         for word in split_scopes(value) {
             match word.parse::<Scope>() {
                 Ok(scope) => {
-                    set.0.insert(scope);
+                    set.known.insert(scope);
                 }
-                Err(_) => unknown.push(word.to_owned()),
+                Err(_) if word.len() <= 100 && !word.chars().any(char::is_control) => {
+                    set.unknown.insert(word.to_owned());
+                }
+                Err(_) => {}
             }
         }
-        (set, unknown)
+        set
     }
 
-    /// Whether the set holds no scope.
+    /// Whether the set holds no scope, known or not.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.known.is_empty() && self.unknown.is_empty()
     }
 
-    /// Number of scopes held.
+    /// Number of known scopes held.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.known.len()
     }
 
     /// Whether `scope` was granted explicitly (no implication).
     #[must_use]
     pub fn contains(&self, scope: Scope) -> bool {
-        self.0.contains(&scope)
+        self.known.contains(&scope)
     }
 
     /// Adds `scope`; returns whether it was new.
     pub fn insert(&mut self, scope: Scope) -> bool {
-        self.0.insert(scope)
+        self.known.insert(scope)
     }
 
-    /// The scopes held, in a stable order.
+    /// The known scopes held, in a stable order.
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.0.iter().copied()
+        self.known.iter().copied()
+    }
+
+    /// Words Bitbucket sent that are not scopes this library knows, verbatim and sorted.
+    pub fn unknown(&self) -> impl Iterator<Item = &str> + '_ {
+        self.unknown.iter().map(String::as_str)
+    }
+
+    /// Known scopes that Bitbucket has removed (Issues and Wikis, August 2026): parsed so that
+    /// old configurations still read, never required.
+    #[must_use]
+    pub fn obsolete(&self) -> ScopeSet {
+        self.iter().filter(|s| s.is_obsolete()).collect()
     }
 
     /// Everything a token holding these scopes passes checks for, implications included.
     #[must_use]
     pub fn closure(&self, implications: Implications) -> Self {
-        let mut all = self.0.clone();
-        let mut pending: Vec<Scope> = self.0.iter().copied().collect();
+        let mut all = self.known.clone();
+        let mut pending: Vec<Scope> = self.known.iter().copied().collect();
         while let Some(scope) = pending.pop() {
             for implied in scope.implies(implications) {
                 if all.insert(*implied) {
@@ -275,7 +305,7 @@ impl ScopeSet {
                 }
             }
         }
-        Self(all)
+        all.into_iter().collect()
     }
 
     /// Whether these scopes satisfy every scope in `required`, through documented implications.
@@ -294,13 +324,20 @@ impl ScopeSet {
     #[must_use]
     pub fn missing_with(&self, required: &ScopeSet, implications: Implications) -> ScopeSet {
         let have = self.closure(implications);
-        Self(required.0.difference(&have.0).copied().collect())
+        required.known.difference(&have.known).copied().collect()
     }
 
     /// Space-separated, as Bitbucket writes scopes in token responses.
     #[must_use]
     pub fn to_space_separated(&self) -> String {
-        self.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
+        self.words().collect::<Vec<_>>().join(" ")
+    }
+
+    fn words(&self) -> impl Iterator<Item = &str> + '_ {
+        self.known
+            .iter()
+            .map(|s| s.as_str())
+            .chain(self.unknown.iter().map(String::as_str))
     }
 }
 
@@ -314,19 +351,25 @@ impl FromStr for ScopeSet {
     type Err = ModelError;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let set = split_scopes(value)
+        let known = split_scopes(value)
             .map(str::parse)
             .collect::<Result<BTreeSet<Scope>, _>>()?;
-        if set.is_empty() {
+        if known.is_empty() {
             return Err(ModelError::EmptyScopes);
         }
-        Ok(Self(set))
+        Ok(Self {
+            known,
+            unknown: BTreeSet::new(),
+        })
     }
 }
 
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
-        Self(iter.into_iter().collect())
+        Self {
+            known: iter.into_iter().collect(),
+            unknown: BTreeSet::new(),
+        }
     }
 }
 
@@ -338,8 +381,7 @@ impl<const N: usize> From<[Scope; N]> for ScopeSet {
 
 impl fmt::Display for ScopeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let joined = self.iter().map(Scope::as_str).collect::<Vec<_>>().join(",");
-        f.write_str(&joined)
+        f.write_str(&self.words().collect::<Vec<_>>().join(","))
     }
 }
 
@@ -439,10 +481,35 @@ mod tests {
     }
 
     #[test]
-    fn lenient_parsing_keeps_unknowns_aside() {
-        let (set, unknown) = ScopeSet::parse_lenient("account email repository brand:new");
-        assert_eq!(set, ScopeSet::from([Account, Email, Repository]));
-        assert_eq!(unknown, vec!["brand:new".to_owned()]);
-        assert_eq!(set.to_space_separated(), "account email repository");
+    fn lenient_parsing_keeps_unknown_words_verbatim() {
+        let set = ScopeSet::parse_lenient("account email repository brand:new");
+        assert!(set.covers(&ScopeSet::from([Account, Email, Repository])));
+        assert_eq!(set.unknown().collect::<Vec<_>>(), ["brand:new"]);
+        assert_eq!(
+            set.to_space_separated(),
+            "account email repository brand:new"
+        );
+        assert_eq!(set.to_string(), "account,email,repository,brand:new");
+        assert_ne!(set, ScopeSet::from([Account, Email, Repository]));
+    }
+
+    #[test]
+    fn a_real_five_word_scopes_string_keeps_all_five() {
+        // Issue 9, finding 2: `project:write` (removed in 2023) was dropped from a real token
+        // response; another real response carries `project:read`.
+        let set =
+            ScopeSet::parse_lenient("project:write pullrequest account repository:write webhook");
+        assert_eq!(set.len(), 4);
+        assert_eq!(set.unknown().collect::<Vec<_>>(), ["project:write"]);
+        assert_eq!(set.to_space_separated().split(' ').count(), 5);
+        let set = ScopeSet::parse_lenient("project:read,account");
+        assert_eq!(set.unknown().collect::<Vec<_>>(), ["project:read"]);
+    }
+
+    #[test]
+    fn obsolete_scopes_parse_but_are_flagged() {
+        let set = set("issue,wiki,repository");
+        assert_eq!(set.obsolete().to_string(), "issue,wiki");
+        assert!(!Repository.is_obsolete());
     }
 }

@@ -9,7 +9,8 @@ macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
         ///
-        /// `Debug` and `Display` print `[redacted]`; it is not `Serialize`. Read it with
+        /// `Debug` prints `[redacted]`; there is no `Display` and it is not `Serialize`, so it
+        /// cannot end up in output by accident. Read it with
         /// [`expose_secret`](Self::expose_secret) only where it is sent or stored.
         pub struct $name(SecretString);
 
@@ -68,12 +69,6 @@ macro_rules! secret_type {
                 f.write_str(concat!(stringify!($name), "([redacted])"))
             }
         }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("[redacted]")
-            }
-        }
     };
 }
 
@@ -97,6 +92,35 @@ secret_type!(
     SecretText,
     "secret"
 );
+secret_type!(
+    /// An OAuth authorization code, from the callback: short-lived, but it buys tokens.
+    AuthorizationCode,
+    "authorization code"
+);
+secret_type!(
+    /// A PKCE code verifier (RFC 7636), kept until the code exchange.
+    PkceVerifier,
+    "PKCE verifier"
+);
+secret_type!(
+    /// The OAuth `state` of one sign-in: bound to the user's browser session and compared, in
+    /// constant time, with the state the callback brings back (CSRF protection).
+    CsrfState,
+    "OAuth state"
+);
+
+impl CsrfState {
+    /// Whether `other` is this state, compared in constant time.
+    #[must_use]
+    pub fn matches(&self, other: &str) -> bool {
+        constant_time_eq(self.expose_secret().as_bytes(), other.as_bytes())
+    }
+}
+
+/// Compares two byte strings without an early exit on the first difference.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
 
 /// `sha256:` plus the first 8 hex digits of the SHA-256 of `value`.
 pub(crate) fn fingerprint(value: &str) -> String {
@@ -111,13 +135,21 @@ mod tests {
     #[test]
     fn never_prints_the_value() {
         let s = ClientSecret::new("hunter2-very-secret").unwrap();
-        assert_eq!(format!("{s}"), "[redacted]");
         assert_eq!(format!("{s:?}"), "ClientSecret([redacted])");
         assert_eq!(
             format!("{:#?}", Some(s.clone())),
             "Some(\n    ClientSecret([redacted]),\n)"
         );
         assert_eq!(s.expose_secret(), "hunter2-very-secret");
+    }
+
+    #[test]
+    fn states_compare_whole() {
+        let state = CsrfState::new("abc123").unwrap();
+        assert!(state.matches("abc123"));
+        assert!(!state.matches("abc12"));
+        assert!(!state.matches("abc124"));
+        assert!(!state.matches(""));
     }
 
     #[test]

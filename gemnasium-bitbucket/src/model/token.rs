@@ -4,80 +4,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AccessToken, ModelError, ProviderName, Purpose, RefreshToken, ScopeSet};
-
-macro_rules! bitbucket_uuid {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            /// The UUID with braces, as Bitbucket writes it.
-            #[must_use]
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ModelError;
-
-            fn from_str(value: &str) -> Result<Self, Self::Err> {
-                let inner = value
-                    .strip_prefix('{')
-                    .and_then(|v| v.strip_suffix('}'))
-                    .unwrap_or(value);
-                let valid = !inner.is_empty()
-                    && inner.len() <= 64
-                    && inner.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-                if valid {
-                    // Accept the bare form users may paste; keep the braced form Bitbucket returns.
-                    Ok(Self(format!("{{{}}}", inner.to_ascii_lowercase())))
-                } else {
-                    Err(ModelError::InvalidUuid {
-                        what: $what,
-                        value: value.to_owned(),
-                    })
-                }
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = ModelError;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(id: $name) -> Self {
-                id.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-bitbucket_uuid!(
-    /// A Bitbucket account's stable identifier: its `uuid`, braces included (`{6b7f…}`).
-    ///
-    /// Usernames were dropped by Bitbucket and nicknames change; this is the key for accounts.
-    AccountUuid,
-    "account"
-);
-
-bitbucket_uuid!(
-    /// A Bitbucket repository's stable identifier (`{…}`); names and slugs can change.
-    RepoUuid,
-    "repository"
-);
+use super::{AccessToken, AccountUuid, ModelError, ProviderName, Purpose, RefreshToken, ScopeSet};
 
 /// Who a stored token belongs to, as Bitbucket's `/2.0/user` described them when it was saved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +36,7 @@ pub struct TokenKey {
 pub enum TokenState {
     /// Usable, possibly after a refresh.
     Active,
-    /// The refresh token was refused: the user must authorize again (`auth login`).
+    /// The refresh token was refused: the user must authorize again.
     NeedsReauth,
 }
 
@@ -169,16 +96,6 @@ impl TokenSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn account_uuids_are_braced_and_lowercase() {
-        let id: AccountUuid = "{D301AAFA-1234-4e5f-8a9b-0123456789ab}".parse().unwrap();
-        assert_eq!(id.as_str(), "{d301aafa-1234-4e5f-8a9b-0123456789ab}");
-        let bare: AccountUuid = "d301aafa-1234-4e5f-8a9b-0123456789ab".parse().unwrap();
-        assert_eq!(bare, id);
-        assert!("jdoe".parse::<AccountUuid>().is_err());
-        assert!("{}".parse::<AccountUuid>().is_err());
-    }
 
     #[test]
     fn expiry_margin() {

@@ -26,7 +26,20 @@ impl ServiceUrl {
             value: value.escape_default().to_string(),
             reason,
         };
-        let url = Url::parse(value.trim()).map_err(|e| {
+        if let Some(bad) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            // Refused, not repaired: `…/access_token junk` would otherwise be stored as
+            // `%20junk`, and a newline plus header text percent-encoded.
+            return Err(fail(format!(
+                "it contains {}; give the URL alone, without spaces or line breaks",
+                match bad {
+                    ' ' => "a space".to_owned(),
+                    '\n' | '\r' => "a line break".to_owned(),
+                    '\t' => "a tab".to_owned(),
+                    other => format!("the character {other:?}"),
+                }
+            )));
+        }
+        let url = Url::parse(value).map_err(|e| {
             fail(format!(
                 "{e}; give an absolute URL such as `https://bitbucket.org/site/oauth2/authorize`"
             ))
@@ -45,6 +58,16 @@ impl ServiceUrl {
                     "scheme `{other}` is not supported; use https"
                 )))
             }
+        }
+        if let Some((_, rest)) = value.split_once("://") {
+            if rest.starts_with(['/', '?', '#']) || rest.is_empty() {
+                return Err(fail("it has no host after `://`".into()));
+            }
+        } else if value.contains(':') && !value.starts_with("//") {
+            return Err(fail(
+                "it lacks `//` after the scheme; give an absolute URL such as `https://bitbucket.org/site/oauth2/authorize`"
+                    .into(),
+            ));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(fail("it has no host".into()));
@@ -66,6 +89,34 @@ impl ServiceUrl {
             return Err(fail("it has a `#fragment`; remove it".into()));
         }
         Ok(Self(url))
+    }
+
+    /// Parses an API URL: like [`parse`](Self::parse), and refuses a host `bitbucket.org`.
+    /// Token-authenticated calls to `bitbucket.org/api/2.0` are refused by Bitbucket since 2026
+    /// (gitlab-org/gitlab #589154): the API is `https://api.bitbucket.org`.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidUrl`] saying which rule failed.
+    pub fn parse_api_url(value: &str) -> Result<Self, ModelError> {
+        let url = Self::parse("API URL", value)?;
+        url.check_api_host()?;
+        Ok(url)
+    }
+
+    /// Refuses an API URL on the web site's host (`bitbucket.org`, `www.bitbucket.org`).
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidUrl`] naming the URL to use instead.
+    pub fn check_api_host(&self) -> Result<(), ModelError> {
+        let host = self.0.host_str().unwrap_or_default().to_ascii_lowercase();
+        if host == "bitbucket.org" || host == "www.bitbucket.org" {
+            return Err(ModelError::InvalidUrl {
+                field: "API URL",
+                value: self.to_string(),
+                reason: "Bitbucket refuses token-authenticated calls on bitbucket.org since 2026; use `https://api.bitbucket.org`".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The parsed URL, for building requests.
@@ -180,11 +231,34 @@ mod tests {
             ("https://user:pw@bitbucket.org", "credentials"),
             ("https://bitbucket.org/#x", "fragment"),
             ("", "absolute URL"),
+            // Issue 9, finding 16: each was stored after "repair".
+            (
+                "https://bitbucket.org/site/oauth2/access_token junk",
+                "a space",
+            ),
+            ("https:///x", "no host"),
+            ("https://bitbucket.org/x\nX-Injected: 1", "a line break"),
+            (" https://bitbucket.org", "a space"),
+            ("https:bitbucket.org", "lacks `//`"),
         ] {
             let err = ServiceUrl::parse("URL", bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
             assert!(!err.contains("pw@"), "{err}");
         }
+    }
+
+    #[test]
+    fn api_urls_must_not_be_the_web_site() {
+        for bad in [
+            "https://bitbucket.org",
+            "https://bitbucket.org/api/2.0",
+            "https://WWW.bitbucket.org",
+        ] {
+            let e = ServiceUrl::parse_api_url(bad).unwrap_err().to_string();
+            assert!(e.contains("https://api.bitbucket.org"), "{bad}: {e}");
+        }
+        assert!(ServiceUrl::parse_api_url("https://api.bitbucket.org").is_ok());
+        assert!(ServiceUrl::parse_api_url("http://127.0.0.1:9").is_ok());
     }
 
     #[test]

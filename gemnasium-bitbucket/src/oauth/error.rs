@@ -1,10 +1,12 @@
 use thiserror::Error;
 
-use crate::model::{ModelError, Scope, ScopeSet};
+use crate::api::{ApiError, AuthError, AuthErrorKind};
+use crate::model::{ModelError, Purpose, TokenKey};
 use crate::store::StoreError;
 
-/// Why an OAuth step or an authenticated call failed. Messages say what to do; they never
-/// contain a secret, an authorization code or a token.
+/// Why an OAuth step failed: the token endpoint, a sign-in's callback, or a stored token's
+/// lifecycle. Messages say what happened and what to do, in neutral words (no command names);
+/// they never contain a secret, an authorization code or a token.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum OAuthError {
@@ -18,24 +20,26 @@ pub enum OAuthError {
     #[error("the Bitbucket consumer has no callback URL; edit the consumer and set it to {{homepage}}/auth/auth/bitbucket.org")]
     NoCallbackUrl,
     /// `client_credentials` on a consumer that is not private.
-    #[error("the consumer is not private, so it cannot use the client-credentials grant; tick \"This is a private consumer\" or sign in as a user (`auth login`)")]
+    #[error("the consumer is not private, so it cannot use the client-credentials grant; tick \"This is a private consumer\" on Bitbucket, or sync with a signed-in account")]
     NotPrivateConsumer,
     /// The `redirect_uri` of the exchange differs from the one sent to `/authorize`.
     #[error("Bitbucket says redirect_uri does not match the one used to authorize; use the same callback URL for both")]
     RedirectMismatch,
     /// The refresh token is dead (rotated, expired after ~3 months unused, or revoked).
-    #[error("Bitbucket refused the refresh token ({description}); the account must authorize again with `auth login`")]
+    #[error(
+        "Bitbucket refused the refresh token ({description}); the account must authorize again"
+    )]
     RefreshTokenRejected {
         /// Bitbucket's description.
         description: String,
     },
     /// The authorization code was refused (expired, used, or for another redirect URI).
-    #[error("Bitbucket refused the authorization code ({description}); start `auth login` again and paste the new callback URL quickly")]
+    #[error("Bitbucket refused the authorization code ({description}); start the sign-in again and finish it quickly")]
     CodeRejected {
         /// Bitbucket's description.
         description: String,
     },
-    /// Any other token-endpoint error.
+    /// Any other OAuth error the token endpoint answered.
     #[error("the token endpoint answered `{error}`: {description}")]
     TokenEndpoint {
         /// The OAuth `error` code.
@@ -43,16 +47,45 @@ pub enum OAuthError {
         /// Bitbucket's description.
         description: String,
     },
+    /// The token endpoint answered a status that is not an OAuth answer (a 5xx, a redirect).
+    #[error("the token endpoint answered HTTP {status}, not an OAuth response: {excerpt}")]
+    TokenEndpointStatus {
+        /// The HTTP status.
+        status: u16,
+        /// A short, sanitised excerpt of the body.
+        excerpt: String,
+    },
+    /// A token response we could not read.
+    #[error("unexpected answer from the token endpoint: {excerpt}")]
+    TokenResponse {
+        /// A short, sanitised excerpt (withheld when it might hold a token).
+        excerpt: String,
+    },
+    /// The token endpoint could not be reached.
+    #[error("cannot reach Bitbucket's token endpoint at {url}: {reason}")]
+    Unreachable {
+        /// The URL, without query.
+        url: String,
+        /// Connection error, timeout, …
+        reason: String,
+    },
     /// The user refused access on Bitbucket's consent page.
     #[error(
         "access was denied on Bitbucket's consent page; sign in again and choose Grant access"
     )]
     AccessDenied,
-    /// The callback's `state` is not the one we sent: a stale or forged callback.
+    /// The callback's `state` is not the one of this sign-in: a stale, replayed or forged
+    /// callback.
     #[error("the callback's state does not match this sign-in; start again (this protects against forged callbacks)")]
     StateMismatch,
-    /// The pasted text holds no authorization code.
-    #[error("no authorization code found; paste the whole URL Bitbucket redirected to (it contains `code=`)")]
+    /// The callback is not on the redirect URI this sign-in sent to Bitbucket.
+    #[error("the callback is not on this sign-in's redirect URI ({expected}); nothing was sent to Bitbucket")]
+    WrongRedirect {
+        /// The redirect URI that was sent.
+        expected: String,
+    },
+    /// The callback holds no authorization code.
+    #[error("no authorization code found; give the whole URL Bitbucket redirected to (it contains `code=`), or the code alone")]
     MissingCode,
     /// The callback carried another OAuth error.
     #[error("Bitbucket returned `{error}` to the callback: {description}")]
@@ -62,84 +95,33 @@ pub enum OAuthError {
         /// Its description.
         description: String,
     },
-    /// The access token expired (REST 401 "…expired…").
-    #[error("the access token expired; it must be refreshed")]
-    TokenExpired,
-    /// The access token is not valid for this call (REST 401 otherwise).
-    #[error("Bitbucket refused the access token ({message}); the account must authorize again with `auth login`")]
-    TokenInvalid {
-        /// Bitbucket's message.
-        message: String,
-    },
-    /// The consumer lacks scopes (REST 403 with `detail.granted/required`).
-    #[error("the consumer lacks scopes: granted {granted}, required {required}; tick {} on the consumer (then sign in again)", checkboxes(required))]
-    MissingScopes {
-        /// What the token has.
-        granted: ScopeSet,
-        /// What the call needs.
-        required: ScopeSet,
-    },
-    /// Forbidden for another reason (the user's permissions).
-    #[error("Bitbucket refused: {message}")]
-    Forbidden {
-        /// Bitbucket's message.
-        message: String,
-    },
-    /// An unexpected HTTP status.
-    #[error("Bitbucket answered HTTP {status}: {message}")]
-    Http {
-        /// The status code.
-        status: u16,
-        /// Bitbucket's message or a short excerpt.
-        message: String,
-    },
-    /// A response we could not read.
-    #[error("unexpected response from Bitbucket ({what}): {excerpt}")]
-    Malformed {
-        /// What was being read.
-        what: &'static str,
-        /// A short, sanitised excerpt (withheld when it might hold a token).
-        excerpt: String,
-    },
-    /// Bitbucket could not be reached.
-    #[error("cannot reach Bitbucket at {url}: {reason}")]
-    Unreachable {
-        /// The URL, without query.
-        url: String,
-        /// Connection error, timeout, …
-        reason: String,
-    },
-    /// A response pointed at an origin other than the configured one; nothing was sent there.
-    #[error("refusing to send a token to {url}: it is not the configured Bitbucket API origin {expected}")]
-    ForeignOrigin {
-        /// The refused URL.
-        url: String,
-        /// The configured origin.
-        expected: String,
-    },
-    /// The stored token needs the user to authorize again.
-    #[error("the token of {account} needs re-authorization ({reason}); the account owner runs `auth login {provider} {purpose}`")]
+    /// The stored token needs its account to authorize again.
+    #[error("the {} token of {account} needs re-authorization ({reason}); the account owner must sign in again", key.purpose)]
     NeedsReauth {
-        /// Provider name.
-        provider: String,
-        /// Purpose.
-        purpose: String,
-        /// Account display.
+        /// Whose token.
+        key: TokenKey,
+        /// The account, as shown to people.
         account: String,
         /// Why.
         reason: String,
     },
-    /// Nothing stored for this account and client.
-    #[error("no stored token for {0}; the account owner runs `auth login` first")]
-    NoToken(String),
+    /// Nothing is stored for this account and client.
+    #[error("no stored {} token of account {} for {}; the account owner must sign in first", .0.purpose, .0.account, .0.provider)]
+    NoToken(TokenKey),
     /// The client to use is not configured.
-    #[error("no {purpose} client for provider {provider}; create it with `auth clients create {provider} {purpose} KEY SECRET SCOPES`")]
+    #[error("no {purpose} client is configured for provider {provider}")]
     NoClient {
         /// Provider name.
         provider: String,
         /// Purpose.
-        purpose: String,
+        purpose: Purpose,
     },
+    /// Another process held the refresh lease for too long.
+    #[error("another process kept the right to refresh this token for too long; try again")]
+    LeaseTimeout,
+    /// A REST call of the flow (identity, workspaces) failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -148,31 +130,26 @@ pub enum OAuthError {
     Model(#[from] ModelError),
 }
 
-fn checkboxes(scopes: &ScopeSet) -> String {
-    let boxes: Vec<_> = scopes.iter().map(Scope::checkbox).collect();
-    if boxes.is_empty() {
-        "the boxes Bitbucket names".to_owned()
-    } else {
-        boxes.join(", ")
+impl OAuthError {
+    /// What this error means for a request that needed a credential.
+    #[must_use]
+    pub fn auth_kind(&self) -> AuthErrorKind {
+        match self {
+            OAuthError::InvalidCredentials
+            | OAuthError::NeedsReauth { .. }
+            | OAuthError::NoToken(_)
+            | OAuthError::RefreshTokenRejected { .. } => AuthErrorKind::Reauthorize,
+            OAuthError::NoClient { .. }
+            | OAuthError::NotPrivateConsumer
+            | OAuthError::NoCallbackUrl
+            | OAuthError::NoClientAuthentication => AuthErrorKind::Configuration,
+            _ => AuthErrorKind::Unavailable,
+        }
     }
 }
 
-/// A short, single-line excerpt of a response body; withheld when it may hold a token.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    if text.contains("access_token") || text.contains("refresh_token") {
-        return "(body withheld: it may contain tokens)".to_owned();
-    }
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ");
-    if clean.chars().count() > 200 {
-        format!("{}…", clean.chars().take(200).collect::<String>())
-    } else if clean.is_empty() {
-        "(empty body)".to_owned()
-    } else {
-        clean
+impl From<OAuthError> for AuthError {
+    fn from(e: OAuthError) -> Self {
+        AuthError::from_error(e.auth_kind(), e)
     }
 }

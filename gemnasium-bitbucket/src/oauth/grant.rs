@@ -1,6 +1,8 @@
 //! The token endpoint through the `oauth2` crate: code exchange, refresh and client credentials,
 //! with HTTP Basic client authentication and Bitbucket's response quirks (`scope` or legacy
-//! `scopes`, space or comma separated).
+//! `scopes`, space or comma separated). Requests go through the project's one HTTP stack, with
+//! the body read capped; a status that is not an OAuth answer (2xx, 400, 401) never reaches the
+//! `oauth2` parser, so a broken endpoint is never mistaken for a refusal.
 
 use chrono::Utc;
 use oauth2::basic::{
@@ -8,14 +10,69 @@ use oauth2::basic::{
     BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    HttpClientError, PkceCodeVerifier, RedirectUrl, RequestTokenError, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, ClientId, EndpointNotSet, EndpointSet, ExtraTokenFields, PkceCodeVerifier,
+    RedirectUrl, RequestTokenError, StandardRevocableToken, StandardTokenResponse, TokenResponse,
+    TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 
-use super::error::{excerpt, OAuthError};
-use crate::model::{AccessToken, Client, Provider, RefreshToken, ScopeSet, TokenSet};
+use super::error::OAuthError;
+use crate::api::{excerpt, Http, TransportError};
+use crate::model::{
+    AccessToken, AuthorizationCode, Client, PkceVerifier, Provider, RedirectUri, RefreshToken,
+    ScopeSet, TokenSet,
+};
+
+/// The largest token-endpoint answer read (tokens are a few KiB; a 200 MB answer was seen in
+/// probing and must not be buffered).
+const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
+
+/// A token-endpoint call that got no OAuth answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TokenHttpError {
+    /// No response, or an unreadable one.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A status that is not an OAuth answer.
+    #[error("HTTP {status}")]
+    Status { status: u16, excerpt: String },
+}
+
+/// The project's HTTP stack as the `oauth2` crate's client (a named type with a boxed `Send`
+/// future: closures here trip the compiler's higher-ranked `Send` inference in async traits).
+struct TokenHttp(Http);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
+    type Error = TokenHttpError;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<oauth2::HttpResponse, TokenHttpError>>
+                + Send
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(send(&self.0, request))
+    }
+}
+
+/// Sends one token-endpoint request through `http`.
+async fn send(
+    http: &Http,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, TokenHttpError> {
+    let response = http.execute(request, MAX_TOKEN_RESPONSE).await?;
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) || status == 400 || status == 401 {
+        Ok(response)
+    } else {
+        Err(TokenHttpError::Status {
+            status,
+            excerpt: excerpt(response.body()),
+        })
+    }
+}
 
 /// Fields Bitbucket adds to the standard token response.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -46,7 +103,7 @@ pub(crate) type OAuthClient = oauth2::Client<
 pub(crate) fn oauth_client(
     provider: &Provider,
     client: &Client,
-    redirect_uri: Option<&str>,
+    redirect_uri: Option<&RedirectUri>,
 ) -> Result<OAuthClient, OAuthError> {
     let mut oauth = oauth2::Client::new(ClientId::new(client.key.as_str().to_owned()))
         .set_client_secret(oauth2::ClientSecret::new(
@@ -62,16 +119,15 @@ pub(crate) fn oauth_client(
         );
     if let Some(redirect) = redirect_uri {
         oauth = oauth.set_redirect_uri(
-            RedirectUrl::new(redirect.to_owned()).map_err(|e| bad_url("redirect URI", &e))?,
+            RedirectUrl::new(redirect.to_string()).map_err(|e| bad_url("redirect URI", &e))?,
         );
     }
     Ok(oauth)
 }
 
 fn bad_url(what: &'static str, e: &url::ParseError) -> OAuthError {
-    OAuthError::Malformed {
-        what,
-        excerpt: e.to_string(),
+    OAuthError::TokenResponse {
+        excerpt: format!("the {what} cannot be used: {e}"),
     }
 }
 
@@ -98,11 +154,21 @@ fn token_set(
             .expires_in()
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .map(|d| Utc::now() + d),
-        scopes: ScopeSet::parse_lenient(&words.join(" ")).0,
+        scopes: ScopeSet::parse_lenient(&words.join(" ")),
     })
 }
 
-type GrantError = RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>;
+type GrantError = RequestTokenError<TokenHttpError, BasicErrorResponse>;
+
+/// Reads a successful token response body as the token endpoint sends it (for fuzzing: the
+/// same parsing and conversion as a real exchange).
+pub(crate) fn parse_token_response(body: &[u8]) -> Result<TokenSet, OAuthError> {
+    let response: TokenResponseBody =
+        serde_json::from_slice(body).map_err(|_| OAuthError::TokenResponse {
+            excerpt: excerpt(body),
+        })?;
+    token_set(&response, None)
+}
 
 /// Maps a token-endpoint failure by `error` code first, description second (§4 of the facts).
 fn grant_error(e: GrantError, url: &str) -> OAuthError {
@@ -141,41 +207,44 @@ fn grant_error(e: GrantError, url: &str) -> OAuthError {
                 },
             }
         }
-        RequestTokenError::Request(HttpClientError::Reqwest(e)) => OAuthError::Unreachable {
-            url: url.to_owned(),
-            reason: super::http::describe(&e),
+        RequestTokenError::Request(TokenHttpError::Status { status, excerpt }) => {
+            OAuthError::TokenEndpointStatus { status, excerpt }
+        }
+        RequestTokenError::Request(TokenHttpError::Transport(TransportError::Request(reason))) => {
+            OAuthError::Unreachable {
+                url: url.to_owned(),
+                reason,
+            }
+        }
+        RequestTokenError::Request(TokenHttpError::Transport(other)) => OAuthError::TokenResponse {
+            excerpt: other.to_string(),
         },
-        RequestTokenError::Request(other) => OAuthError::Unreachable {
-            url: url.to_owned(),
-            reason: other.to_string(),
-        },
-        RequestTokenError::Parse(_, body) => OAuthError::Malformed {
-            what: "token response",
+        RequestTokenError::Parse(_, body) => OAuthError::TokenResponse {
             excerpt: excerpt(&body),
         },
-        RequestTokenError::Other(message) => OAuthError::Malformed {
-            what: "token response",
-            excerpt: message,
-        },
+        RequestTokenError::Other(message) => OAuthError::TokenResponse { excerpt: message },
     }
 }
 
 /// Exchanges an authorization `code`, sending the same `redirect_uri` as the authorization.
 pub(crate) async fn exchange_code(
-    http: &reqwest::Client,
+    http: &Http,
     provider: &Provider,
     client: &Client,
-    redirect_uri: &str,
-    code: &str,
-    pkce_verifier: Option<&str>,
+    redirect_uri: &RedirectUri,
+    code: &AuthorizationCode,
+    pkce_verifier: Option<&PkceVerifier>,
 ) -> Result<TokenSet, OAuthError> {
     let oauth = oauth_client(provider, client, Some(redirect_uri))?;
-    let mut request = oauth.exchange_code(AuthorizationCode::new(code.to_owned()));
+    let mut request = oauth.exchange_code(oauth2::AuthorizationCode::new(
+        code.expose_secret().to_owned(),
+    ));
     if let Some(verifier) = pkce_verifier {
-        request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+        request =
+            request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()));
     }
     let response = request
-        .request_async(http)
+        .request_async(&TokenHttp(http.clone()))
         .await
         .map_err(|e| grant_error(e, provider.token_url.as_url().as_str()))?;
     token_set(&response, None)
@@ -183,7 +252,7 @@ pub(crate) async fn exchange_code(
 
 /// Spends `refresh_token` for a new token set (Bitbucket rotates: the old one dies).
 pub(crate) async fn refresh(
-    http: &reqwest::Client,
+    http: &Http,
     provider: &Provider,
     client: &Client,
     refresh_token: &RefreshToken,
@@ -192,7 +261,7 @@ pub(crate) async fn refresh(
     let rt = oauth2::RefreshToken::new(refresh_token.expose_secret().to_owned());
     let response = oauth
         .exchange_refresh_token(&rt)
-        .request_async(http)
+        .request_async(&TokenHttp(http.clone()))
         .await
         .map_err(|e| grant_error(e, provider.token_url.as_url().as_str()))?;
     token_set(&response, Some(refresh_token))
@@ -200,14 +269,14 @@ pub(crate) async fn refresh(
 
 /// The client-credentials grant (private consumers only; no refresh token).
 pub(crate) async fn client_credentials(
-    http: &reqwest::Client,
+    http: &Http,
     provider: &Provider,
     client: &Client,
 ) -> Result<TokenSet, OAuthError> {
     let oauth = oauth_client(provider, client, None)?;
     let response = oauth
         .exchange_client_credentials()
-        .request_async(http)
+        .request_async(&TokenHttp(http.clone()))
         .await
         .map_err(|e| grant_error(e, provider.token_url.as_url().as_str()))?;
     token_set(&response, None)

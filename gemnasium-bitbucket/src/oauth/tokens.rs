@@ -17,11 +17,13 @@ use serde::Serialize;
 
 use super::error::OAuthError;
 use super::grant;
+use crate::api::Http;
 use crate::model::{AccessToken, TokenKey, TokenState};
 use crate::store::{DynStore, StoredToken, Swap};
 
 /// Timing of the token lifecycle.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TokenSettings {
     /// Refresh this long before the access token expires.
     pub refresh_margin: chrono::Duration,
@@ -55,7 +57,7 @@ enum Need {
 /// Hands out usable access tokens for stored accounts, refreshing them as needed.
 pub struct TokenManager {
     store: DynStore,
-    http: reqwest::Client,
+    http: Http,
     settings: TokenSettings,
     flights: Mutex<HashMap<TokenKey, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -71,17 +73,55 @@ impl std::fmt::Debug for TokenManager {
 
 /// What [`TokenManager::refresh_idle`] did to one token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct IdleRefresh {
     /// The token.
     pub key: TokenKey,
-    /// `refreshed`, `skipped: …` or `failed: …`.
-    pub outcome: String,
+    /// What happened.
+    pub outcome: IdleOutcome,
+}
+
+/// What happened to one idle token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IdleOutcome {
+    /// Refreshed: its refresh token was spent and the new one stored.
+    Refreshed,
+    /// Left alone: the account must authorize again first.
+    SkippedNeedsReauth,
+    /// Left alone: it has no refresh token (client credentials).
+    SkippedNoRefreshToken,
+    /// Left alone: refreshed or authorized recently.
+    SkippedRecent,
+    /// The refresh failed, and why.
+    Failed(String),
+}
+
+impl IdleOutcome {
+    /// Whether the refresh failed.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        matches!(self, IdleOutcome::Failed(_))
+    }
+}
+
+impl std::fmt::Display for IdleOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdleOutcome::Refreshed => f.write_str("refreshed"),
+            IdleOutcome::SkippedNeedsReauth => f.write_str("skipped: needs re-authorization"),
+            IdleOutcome::SkippedNoRefreshToken => f.write_str("skipped: no refresh token"),
+            IdleOutcome::SkippedRecent => f.write_str("skipped: recently used"),
+            IdleOutcome::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
 }
 
 impl TokenManager {
     /// A manager over `store`, using `http` for the token endpoint.
     #[must_use]
-    pub fn new(store: DynStore, http: reqwest::Client, settings: TokenSettings) -> Self {
+    pub fn new(store: DynStore, http: Http, settings: TokenSettings) -> Self {
         Self {
             store,
             http,
@@ -119,6 +159,18 @@ impl TokenManager {
         self.refresh(key, Need::Rejected(rejected.clone())).await
     }
 
+    /// Whether the stored token for `key` expires within the refresh margin (or has): only then
+    /// is an ambiguous 401 ("invalid, expired, or not supported") taken as "expired".
+    ///
+    /// # Errors
+    /// [`OAuthError::NoToken`] or the store's failure.
+    pub async fn expires_soon(&self, key: &TokenKey) -> Result<bool, OAuthError> {
+        let stored = self.load(key).await?;
+        Ok(stored
+            .tokens
+            .expires_within(Utc::now(), self.settings.refresh_margin))
+    }
+
     /// Refreshes every active token not refreshed (or authorized) within `older_than`, so that
     /// Bitbucket does not expire refresh tokens left unused for about three months.
     ///
@@ -133,18 +185,18 @@ impl TokenManager {
         for stored in self.store.tokens(None).await? {
             let last = stored.refreshed_at.unwrap_or(stored.created_at);
             let outcome = if stored.state == TokenState::NeedsReauth {
-                "skipped: needs re-authorization".to_owned()
+                IdleOutcome::SkippedNeedsReauth
             } else if stored.tokens.refresh_token.is_none() {
-                "skipped: no refresh token".to_owned()
+                IdleOutcome::SkippedNoRefreshToken
             } else if last > cutoff {
-                "skipped: recently used".to_owned()
+                IdleOutcome::SkippedRecent
             } else {
                 match self
                     .refresh(&stored.key, Need::RefreshedBefore(cutoff))
                     .await
                 {
-                    Ok(_) => "refreshed".to_owned(),
-                    Err(e) => format!("failed: {e}"),
+                    Ok(_) => IdleOutcome::Refreshed,
+                    Err(e) => IdleOutcome::Failed(e.to_string()),
                 }
             };
             report.push(IdleRefresh {
@@ -156,9 +208,10 @@ impl TokenManager {
     }
 
     async fn load(&self, key: &TokenKey) -> Result<StoredToken, OAuthError> {
-        self.store.token(key).await?.ok_or_else(|| {
-            OAuthError::NoToken(format!("{}/{} {}", key.provider, key.purpose, key.account))
-        })
+        self.store
+            .token(key)
+            .await?
+            .ok_or_else(|| OAuthError::NoToken(key.clone()))
     }
 
     fn flight(&self, key: &TokenKey) -> Arc<tokio::sync::Mutex<()>> {
@@ -205,10 +258,7 @@ impl TokenManager {
                 Swap::Stale(_) => continue,
             }
         }
-        Err(OAuthError::TokenEndpoint {
-            error: "lease_timeout".to_owned(),
-            description: "another process kept the refresh lease; try again".to_owned(),
-        })
+        Err(OAuthError::LeaseTimeout)
     }
 
     /// Spends the claimed token's refresh token (or re-runs client credentials) and stores the
@@ -216,7 +266,7 @@ impl TokenManager {
     async fn spend(&self, key: &TokenKey, claimed: StoredToken) -> Result<AccessToken, OAuthError> {
         let no_client = || OAuthError::NoClient {
             provider: key.provider.to_string(),
-            purpose: key.purpose.to_string(),
+            purpose: key.purpose,
         };
         let provider = self
             .store
@@ -256,8 +306,7 @@ impl TokenManager {
 
 fn needs_reauth(stored: &StoredToken, reason: &str) -> OAuthError {
     OAuthError::NeedsReauth {
-        provider: stored.key.provider.to_string(),
-        purpose: stored.key.purpose.to_string(),
+        key: stored.key.clone(),
         account: stored
             .account
             .nickname

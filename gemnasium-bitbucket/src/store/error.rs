@@ -53,7 +53,7 @@ pub enum StoreError {
         key: String,
     },
     /// A client or source names a provider that does not exist.
-    #[error("provider `{provider}` does not exist; create it first with `auth provider create {provider} bitbucket AUTHORIZE_URL TOKEN_URL`")]
+    #[error("provider `{provider}` does not exist; create it first")]
     MissingProvider {
         /// The missing provider.
         provider: ProviderName,
@@ -84,6 +84,14 @@ pub enum StoreError {
         /// What failed and how to fix it.
         reason: String,
     },
+    /// The store exists but cannot be written (a read-only file, directory or mount).
+    #[error("{} cannot be written ({reason}); this needs write access to it (commands that only read work without)", shown_store(location))]
+    ReadOnly {
+        /// The location, password removed.
+        location: String,
+        /// What refused.
+        reason: String,
+    },
     /// The store was written by a newer version of this library.
     #[error("store `{location}` has schema version {found}, newer than this program knows ({supported}); upgrade gemnasium-bitbucket to use it")]
     SchemaTooNew {
@@ -95,7 +103,7 @@ pub enum StoreError {
         supported: i64,
     },
     /// The file or database is not a store of ours, or is damaged.
-    #[error("store `{location}` is damaged or not a gemnasium-bitbucket store: {reason}; restore it from a backup or point --store elsewhere")]
+    #[error("store `{location}` is damaged or not a gemnasium-bitbucket store: {reason}; restore it from a backup or use another store")]
     Corrupt {
         /// The location, password removed.
         location: String,
@@ -121,9 +129,28 @@ pub enum StoreError {
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// "store `…`", or "the store" when the location is not known where the error arose.
+fn shown_store(location: &str) -> String {
+    if location.is_empty() {
+        "the store".to_owned()
+    } else {
+        format!("store `{location}`")
+    }
+}
+
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        // SQLITE_READONLY (8) and its extended codes: the file, its directory or its mount is
+        // read-only. Said as such, not as a database failure.
+        let read_only = matches!(&e, sqlx::Error::Database(db)
+            if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 8));
+        if read_only {
+            return StoreError::ReadOnly {
+                location: String::new(),
+                reason: "attempt to write a read-only database".to_owned(),
+            };
+        }
         StoreError::Database(Box::new(e))
     }
 }

@@ -5,13 +5,13 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::{
-    ClientStore, Entity, ListingChanges, ProviderStore, Removed, RepoStore, SourceStore, Store,
-    StoreError, StoredRepository, StoredToken, Swap, TokenStore, TrackedRepository,
-    WorkspaceListing, WriteOutcome,
+    ClientPatch, ClientStore, Entity, HookLease, ListingChanges, ProviderPatch, ProviderStore,
+    Removed, RepoStore, SourcePatch, SourceStore, Store, StoreError, StoredRepository, StoredToken,
+    Swap, TokenStore, TrackedRepository, Updated, WorkspaceListing, WriteOutcome,
 };
 use crate::model::{
-    AccountInfo, AccountUuid, Client, HookRecord, Provider, ProviderName, Purpose, RepoUuid,
-    Source, TokenKey, TokenSet, TokenState,
+    AccountInfo, AccountUuid, Client, HookRecord, HookUuid, Provider, ProviderName, Purpose,
+    RepoUuid, Source, TokenKey, TokenSet, TokenState,
 };
 
 /// An in-process store: for tests and for embedding where nothing must persist.
@@ -22,20 +22,31 @@ pub struct MemoryStore {
     state: Mutex<State>,
 }
 
+/// A row with its version (1 when created, plus one per changing update).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Versioned<T> {
+    value: T,
+    version: i64,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    providers: BTreeMap<ProviderName, Provider>,
-    clients: BTreeMap<(ProviderName, Purpose), Client>,
-    sources: BTreeMap<ProviderName, Source>,
+    installation: String,
+    providers: BTreeMap<ProviderName, Versioned<Provider>>,
+    clients: BTreeMap<(ProviderName, Purpose), Versioned<Client>>,
+    sources: BTreeMap<ProviderName, Versioned<Source>>,
     tokens: BTreeMap<TokenKey, StoredToken>,
     listings: BTreeMap<(ProviderName, AccountUuid, RepoUuid), StoredRepository>,
     tracked: BTreeMap<(ProviderName, RepoUuid), TrackedRepository>,
+    /// (source, repository) → (holder, until)
+    hook_leases: BTreeMap<(ProviderName, RepoUuid), (String, chrono::DateTime<Utc>)>,
 }
 
 impl State {
     fn forget_source(&mut self, source: &ProviderName) {
         self.listings.retain(|(s, _, _), _| s != source);
         self.tracked.retain(|(s, _), _| s != source);
+        self.hook_leases.retain(|(s, _), _| s != source);
     }
 }
 
@@ -66,43 +77,52 @@ pub(crate) fn token_key(key: &TokenKey) -> String {
 /// Inserts `value` under `key` unless present; an identical value is `Unchanged`, a different one
 /// a conflict.
 fn create<K: Ord, V: PartialEq + Clone>(
-    map: &mut BTreeMap<K, V>,
+    map: &mut BTreeMap<K, Versioned<V>>,
     key: K,
     value: &V,
     entity: Entity,
     shown: impl FnOnce() -> String,
 ) -> Result<WriteOutcome, StoreError> {
     match map.get(&key) {
-        Some(existing) if existing == value => Ok(WriteOutcome::Unchanged),
+        Some(existing) if existing.value == *value => Ok(WriteOutcome::Unchanged),
         Some(_) => Err(StoreError::Conflict {
             entity,
             key: shown(),
         }),
         None => {
-            map.insert(key, value.clone());
+            map.insert(
+                key,
+                Versioned {
+                    value: value.clone(),
+                    version: 1,
+                },
+            );
             Ok(WriteOutcome::Created)
         }
     }
 }
 
+/// Applies `change` to the row under `key` (the caller holds the lock: one atomic change).
 fn update<K: Ord, V: PartialEq + Clone>(
-    map: &mut BTreeMap<K, V>,
+    map: &mut BTreeMap<K, Versioned<V>>,
     key: &K,
-    value: &V,
+    change: impl FnOnce(&V) -> Result<V, StoreError>,
     entity: Entity,
     shown: impl FnOnce() -> String,
-) -> Result<WriteOutcome, StoreError> {
-    match map.get_mut(key) {
-        None => Err(StoreError::NotFound {
+) -> Result<Updated<V>, StoreError> {
+    let Some(row) = map.get_mut(key) else {
+        return Err(StoreError::NotFound {
             entity,
             key: shown(),
-        }),
-        Some(existing) if existing == value => Ok(WriteOutcome::Unchanged),
-        Some(existing) => {
-            *existing = value.clone();
-            Ok(WriteOutcome::Updated)
-        }
+        });
+    };
+    let new = change(&row.value)?;
+    if new == row.value {
+        return Ok(Updated::new(WriteOutcome::Unchanged, new, row.version));
     }
+    row.value = new.clone();
+    row.version += 1;
+    Ok(Updated::new(WriteOutcome::Updated, new, row.version))
 }
 
 #[async_trait]
@@ -119,29 +139,30 @@ impl ProviderStore for MemoryStore {
     }
 
     async fn provider(&self, name: &ProviderName) -> Result<Option<Provider>, StoreError> {
-        Ok(self.lock().providers.get(name).cloned())
+        Ok(self.lock().providers.get(name).map(|r| r.value.clone()))
     }
 
     async fn providers(&self) -> Result<Vec<Provider>, StoreError> {
-        Ok(self.lock().providers.values().cloned().collect())
+        Ok(self
+            .lock()
+            .providers
+            .values()
+            .map(|r| r.value.clone())
+            .collect())
     }
 
-    async fn update_provider(&self, provider: &Provider) -> Result<WriteOutcome, StoreError> {
+    async fn update_provider(
+        &self,
+        name: &ProviderName,
+        patch: &ProviderPatch,
+    ) -> Result<Updated<Provider>, StoreError> {
         let mut state = self.lock();
-        if let Some(existing) = state.providers.get(&provider.name) {
-            if existing.kind != provider.kind {
-                return Err(StoreError::Conflict {
-                    entity: Entity::Provider,
-                    key: provider.name.to_string(),
-                });
-            }
-        }
         update(
             &mut state.providers,
-            &provider.name,
-            provider,
+            name,
+            |current| Ok(patch.apply(current)),
             Entity::Provider,
-            || provider.name.to_string(),
+            || name.to_string(),
         )
     }
 
@@ -205,7 +226,7 @@ impl ClientStore for MemoryStore {
             .lock()
             .clients
             .get(&(provider.clone(), purpose))
-            .cloned())
+            .map(|r| r.value.clone()))
     }
 
     async fn clients(&self, provider: Option<&ProviderName>) -> Result<Vec<Client>, StoreError> {
@@ -213,19 +234,25 @@ impl ClientStore for MemoryStore {
             .lock()
             .clients
             .values()
+            .map(|r| &r.value)
             .filter(|c| provider.is_none_or(|p| &c.provider == p))
             .cloned()
             .collect())
     }
 
-    async fn update_client(&self, client: &Client) -> Result<WriteOutcome, StoreError> {
+    async fn update_client(
+        &self,
+        provider: &ProviderName,
+        purpose: Purpose,
+        patch: &ClientPatch,
+    ) -> Result<Updated<Client>, StoreError> {
         let mut state = self.lock();
         update(
             &mut state.clients,
-            &(client.provider.clone(), client.purpose),
-            client,
+            &(provider.clone(), purpose),
+            |current| Ok(patch.apply(current)),
             Entity::Client,
-            || client_key(&client.provider, client.purpose),
+            || client_key(provider, purpose),
         )
     }
 
@@ -267,21 +294,30 @@ impl SourceStore for MemoryStore {
     }
 
     async fn source(&self, provider: &ProviderName) -> Result<Option<Source>, StoreError> {
-        Ok(self.lock().sources.get(provider).cloned())
+        Ok(self.lock().sources.get(provider).map(|r| r.value.clone()))
     }
 
     async fn sources(&self) -> Result<Vec<Source>, StoreError> {
-        Ok(self.lock().sources.values().cloned().collect())
+        Ok(self
+            .lock()
+            .sources
+            .values()
+            .map(|r| r.value.clone())
+            .collect())
     }
 
-    async fn update_source(&self, source: &Source) -> Result<WriteOutcome, StoreError> {
+    async fn update_source(
+        &self,
+        provider: &ProviderName,
+        patch: &SourcePatch,
+    ) -> Result<Updated<Source>, StoreError> {
         let mut state = self.lock();
         update(
             &mut state.sources,
-            &source.provider,
-            source,
+            provider,
+            |current| Ok(patch.apply(current)),
             Entity::Source,
-            || source.provider.to_string(),
+            || provider.to_string(),
         )
     }
 
@@ -601,10 +637,80 @@ impl RepoStore for MemoryStore {
         source: &ProviderName,
         uuid: &RepoUuid,
     ) -> Result<Option<TrackedRepository>, StoreError> {
-        Ok(self.lock().tracked.remove(&(source.clone(), uuid.clone())))
+        let mut state = self.lock();
+        let key = (source.clone(), uuid.clone());
+        state.hook_leases.remove(&key);
+        Ok(state.tracked.remove(&key))
+    }
+
+    async fn tracked_repository(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+    ) -> Result<Option<TrackedRepository>, StoreError> {
+        Ok(self
+            .lock()
+            .tracked
+            .get(&(source.clone(), uuid.clone()))
+            .cloned())
+    }
+
+    async fn tracked_by_hook(
+        &self,
+        hook: &HookUuid,
+    ) -> Result<Option<TrackedRepository>, StoreError> {
+        Ok(self
+            .lock()
+            .tracked
+            .values()
+            .find(|t| t.hook.as_ref().is_some_and(|h| &h.uuid == hook))
+            .cloned())
+    }
+
+    async fn claim_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        holder: &str,
+        now: chrono::DateTime<Utc>,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<HookLease, StoreError> {
+        let mut state = self.lock();
+        let key = (source.clone(), uuid.clone());
+        if !state.tracked.contains_key(&key) {
+            return Ok(HookLease::NotTracked);
+        }
+        match state.hook_leases.get(&key) {
+            Some((other, held_until)) if other != holder && *held_until > now => {
+                Ok(HookLease::Busy(*held_until))
+            }
+            _ => {
+                state.hook_leases.insert(key, (holder.to_owned(), until));
+                Ok(HookLease::Claimed)
+            }
+        }
+    }
+
+    async fn release_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (source.clone(), uuid.clone());
+        if state
+            .hook_leases
+            .get(&key)
+            .is_some_and(|(other, _)| other == holder)
+        {
+            state.hook_leases.remove(&key);
+        }
+        Ok(())
     }
 }
 
+#[async_trait]
 impl Store for MemoryStore {
     fn backend(&self) -> &'static str {
         "memory"
@@ -612,5 +718,13 @@ impl Store for MemoryStore {
 
     fn location(&self) -> String {
         "memory:".to_owned()
+    }
+
+    async fn installation_id(&self) -> Result<String, StoreError> {
+        let mut state = self.lock();
+        if state.installation.is_empty() {
+            state.installation = super::new_installation_id();
+        }
+        Ok(state.installation.clone())
     }
 }

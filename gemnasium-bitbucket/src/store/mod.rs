@@ -11,15 +11,15 @@
 //! provider that still has clients or sources fails unless cascade is asked for; re-creating an
 //! identical row is [`WriteOutcome::Unchanged`], a different one is [`StoreError::Conflict`].
 
-#[cfg(test)]
-mod conformance;
+#[cfg(all(test, feature = "testing"))]
+mod conformance_runs;
 mod error;
 mod location;
 mod memory;
+mod patch;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod repos;
-mod repos_conformance;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -40,10 +40,11 @@ use crate::model::{
 pub use self::error::{Entity, StoreError};
 pub use self::location::StoreLocation;
 pub use self::memory::MemoryStore;
+pub use self::patch::{ClientPatch, ProviderPatch, SourcePatch, Updated};
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
 pub use self::repos::{
-    ListingChanges, RepoStore, StoredRepository, TrackedRepository, WorkspaceListing,
+    HookLease, ListingChanges, RepoStore, StoredRepository, TrackedRepository, WorkspaceListing,
 };
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
@@ -94,9 +95,13 @@ pub trait ProviderStore: Send + Sync {
     async fn provider(&self, name: &ProviderName) -> Result<Option<Provider>, StoreError>;
     /// All providers, by name.
     async fn providers(&self) -> Result<Vec<Provider>, StoreError>;
-    /// Replaces the provider with `provider.name` ([`StoreError::NotFound`] if there is none).
-    /// The kind cannot change ([`StoreError::Conflict`]).
-    async fn update_provider(&self, provider: &Provider) -> Result<WriteOutcome, StoreError>;
+    /// Changes the fields `patch` names, and only those, atomically: concurrent updates of
+    /// different fields never undo each other. [`StoreError::NotFound`] if there is none.
+    async fn update_provider(
+        &self,
+        name: &ProviderName,
+        patch: &ProviderPatch,
+    ) -> Result<Updated<Provider>, StoreError>;
     /// Deletes a provider. With clients or sources left it fails with
     /// [`StoreError::ProviderInUse`] unless `cascade`, which removes them (and their tokens) too.
     async fn delete_provider(
@@ -120,8 +125,14 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<Option<Client>, StoreError>;
     /// All clients, or those of one provider, by provider then purpose.
     async fn clients(&self, provider: Option<&ProviderName>) -> Result<Vec<Client>, StoreError>;
-    /// Replaces the client with the same provider and purpose ([`StoreError::NotFound`] if none).
-    async fn update_client(&self, client: &Client) -> Result<WriteOutcome, StoreError>;
+    /// Changes the fields `patch` names, and only those, atomically ([`StoreError::NotFound`]
+    /// if there is no such client).
+    async fn update_client(
+        &self,
+        provider: &ProviderName,
+        purpose: Purpose,
+        patch: &ClientPatch,
+    ) -> Result<Updated<Client>, StoreError>;
     /// Deletes a client and the user tokens issued to it ([`StoreError::NotFound`] if none).
     async fn delete_client(
         &self,
@@ -139,8 +150,13 @@ pub trait SourceStore: Send + Sync {
     async fn source(&self, provider: &ProviderName) -> Result<Option<Source>, StoreError>;
     /// All sources, by provider.
     async fn sources(&self) -> Result<Vec<Source>, StoreError>;
-    /// Replaces the source of `source.provider` ([`StoreError::NotFound`] if none).
-    async fn update_source(&self, source: &Source) -> Result<WriteOutcome, StoreError>;
+    /// Changes the fields `patch` names, and only those, atomically ([`StoreError::NotFound`]
+    /// if there is no such source).
+    async fn update_source(
+        &self,
+        provider: &ProviderName,
+        patch: &SourcePatch,
+    ) -> Result<Updated<Source>, StoreError>;
     /// Deletes the source of `provider` ([`StoreError::NotFound`] if none).
     async fn delete_source(&self, provider: &ProviderName) -> Result<(), StoreError>;
 }
@@ -234,15 +250,37 @@ pub trait TokenStore: Send + Sync {
 }
 
 /// Everything a backend provides. Implemented by every backend; use it as `Arc<dyn Store>`.
+#[async_trait]
 pub trait Store: ProviderStore + ClientStore + SourceStore + TokenStore + RepoStore {
     /// `memory`, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data lives, with any password removed (safe to print).
     fn location(&self) -> String;
+    /// This installation's random identifier, created with the store: it marks the webhooks we
+    /// install, so that two Gemnasium installations never take each other's hooks for theirs.
+    async fn installation_id(&self) -> Result<String, StoreError>;
+    /// What the backend knows is unsafe about where the data lives (file modes), in words.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A shared handle to any backend.
 pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store at `location` for commands that only read: like [`open`], but a SQLite store
+/// that cannot be written is opened read-only instead of failing, and file modes are left as
+/// they are.
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_for_reading(location: &str) -> Result<DynStore, StoreError> {
+    match location.parse::<StoreLocation>()? {
+        #[cfg(feature = "sqlite")]
+        StoreLocation::Sqlite(path) => Ok(Arc::new(SqliteStore::open_for_reading(&path).await?)),
+        _ => open(location).await,
+    }
+}
 
 /// Opens the store at `location` (`memory:`, `sqlite://PATH`, `postgres://…`), creating and
 /// migrating it when needed.
@@ -262,4 +300,9 @@ pub async fn open(location: &str) -> Result<DynStore, StoreError> {
         #[cfg(not(feature = "postgres"))]
         StoreLocation::Postgres(_) => Err(StoreError::BackendNotCompiled("postgres")),
     }
+}
+
+/// A new random installation id: 16 random bytes in hex.
+pub(crate) fn new_installation_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
 }

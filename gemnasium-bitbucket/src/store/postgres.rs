@@ -8,7 +8,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::location::redact;
 use super::sql::impl_sql_store;
-use super::{Store, StoreError};
+use super::StoreError;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -104,19 +104,38 @@ impl PostgresStore {
     }
 }
 
+/// Takes a transaction-scoped advisory lock on one account's listings of one source, so that
+/// concurrent syncs of the same account queue instead of deadlocking on the same rows.
+async fn serialize_listings(
+    tx: &mut Transaction<'static, Postgres>,
+    source: &crate::model::ProviderName,
+    account: &crate::model::AccountUuid,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("gemnasium-listings {source} {account}"))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 // In its own module so that the macro's imports do not collide with this file's.
 mod sql_impl {
     use sqlx::Postgres;
 
-    super::impl_sql_store!(super::PostgresStore, Postgres);
-}
+    super::impl_sql_store!(super::PostgresStore, Postgres, " FOR UPDATE");
 
-impl Store for PostgresStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
+    #[async_trait::async_trait]
+    impl Store for super::PostgresStore {
+        fn backend(&self) -> &'static str {
+            "postgres"
+        }
 
-    fn location(&self) -> String {
-        self.location.clone()
+        fn location(&self) -> String {
+            self.location.clone()
+        }
+
+        async fn installation_id(&self) -> Result<String, StoreError> {
+            installation_id_of(&self.pool).await
+        }
     }
 }

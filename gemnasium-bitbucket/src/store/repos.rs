@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{StoreError, WriteOutcome};
-use crate::model::{AccountUuid, HookRecord, ProviderName, RepoUuid, Repository};
+use crate::model::{AccountUuid, HookRecord, HookUuid, ProviderName, RepoUuid, Repository};
 
 /// A listed repository with its bookkeeping.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,11 +27,35 @@ pub struct StoredRepository {
 
 /// One workspace's complete listing, as fetched by a sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkspaceListing {
     /// The workspace slug.
     pub workspace: String,
     /// Every repository the account can see in it (duplicates by uuid are ignored).
     pub repositories: Vec<Repository>,
+}
+
+impl WorkspaceListing {
+    /// The complete listing of `workspace`.
+    #[must_use]
+    pub fn new(workspace: impl Into<String>, repositories: Vec<Repository>) -> Self {
+        Self {
+            workspace: workspace.into(),
+            repositories,
+        }
+    }
+}
+
+/// The outcome of claiming the right to change one tracked repository's webhooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum HookLease {
+    /// Claimed until the time asked; release it when done.
+    Claimed,
+    /// Another run holds it until then.
+    Busy(DateTime<Utc>),
+    /// The repository is not tracked (any more).
+    NotTracked,
 }
 
 /// What recording complete listings changed.
@@ -121,4 +145,39 @@ pub trait RepoStore: Send + Sync {
         source: &ProviderName,
         uuid: &RepoUuid,
     ) -> Result<Option<TrackedRepository>, StoreError>;
+
+    /// One tracked repository, if it is tracked.
+    async fn tracked_repository(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+    ) -> Result<Option<TrackedRepository>, StoreError>;
+
+    /// The tracked repository whose recorded webhook is `hook`, in any source (to find the
+    /// secret a delivery must be signed with).
+    async fn tracked_by_hook(
+        &self,
+        hook: &HookUuid,
+    ) -> Result<Option<TrackedRepository>, StoreError>;
+
+    /// Claims, for `holder` until `until`, the right to change the webhooks of a tracked
+    /// repository, unless another holder's claim runs past `now`. Runs of sync and untrack
+    /// take it, so that two of them never both create a hook, and an untrack never races a
+    /// sync into leaving a hook behind. A crashed holder's claim simply runs out.
+    async fn claim_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<HookLease, StoreError>;
+
+    /// Ends `holder`'s claim (no effect if it holds none).
+    async fn release_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        holder: &str,
+    ) -> Result<(), StoreError>;
 }

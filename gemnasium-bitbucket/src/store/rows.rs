@@ -40,20 +40,32 @@ pub(crate) struct ProviderRow {
     pub token_url: String,
     pub api_url: String,
     pub pkce: bool,
+    pub homepage: Option<String>,
+    pub version: i64,
 }
 
 impl ProviderRow {
+    /// The model value and the row's version.
+    pub fn into_versioned(self) -> Result<(Provider, i64), StoreError> {
+        let version = self.version;
+        Ok((self.into_model()?, version))
+    }
+
     pub fn into_model(self) -> Result<Provider, StoreError> {
         let fail = invalid(Entity::Provider, &self.name);
         let parse = || -> Result<Provider, ModelError> {
-            Ok(Provider {
-                name: self.name.parse()?,
-                kind: self.kind.parse()?,
-                authorize_url: ServiceUrl::parse("authorize URL", &self.authorize_url)?,
-                token_url: ServiceUrl::parse("token URL", &self.token_url)?,
-                api_url: ServiceUrl::parse("API URL", &self.api_url)?,
-                pkce: self.pkce,
-            })
+            let provider = Provider::new(
+                self.name.parse()?,
+                self.kind.parse()?,
+                ServiceUrl::parse("authorize URL", &self.authorize_url)?,
+                ServiceUrl::parse("token URL", &self.token_url)?,
+            )
+            .with_api_url(ServiceUrl::parse("API URL", &self.api_url)?)
+            .with_pkce(self.pkce);
+            match &self.homepage {
+                Some(h) => provider.with_homepage(ServiceUrl::parse("homepage URL", h)?),
+                None => Ok(provider),
+            }
         };
         parse().map_err(fail)
     }
@@ -66,19 +78,26 @@ pub(crate) struct ClientRow {
     pub key: String,
     pub secret: String,
     pub scopes: String,
+    pub version: i64,
 }
 
 impl ClientRow {
+    /// The model value and the row's version.
+    pub fn into_versioned(self) -> Result<(Client, i64), StoreError> {
+        let version = self.version;
+        Ok((self.into_model()?, version))
+    }
+
     pub fn into_model(self) -> Result<Client, StoreError> {
         let key = format!("{}/{}", self.provider, self.purpose);
         let parse = || -> Result<Client, ModelError> {
-            Ok(Client {
-                provider: self.provider.parse()?,
-                purpose: self.purpose.parse()?,
-                key: self.key.parse()?,
-                secret: ClientSecret::new(self.secret)?,
-                scopes: self.scopes.parse()?,
-            })
+            Ok(Client::new(
+                self.provider.parse()?,
+                self.purpose.parse()?,
+                self.key.parse()?,
+                ClientSecret::new(self.secret)?,
+                self.scopes.parse()?,
+            ))
         };
         parse().map_err(invalid(Entity::Client, &key))
     }
@@ -90,18 +109,25 @@ pub(crate) struct SourceRow {
     pub display_name: String,
     pub kind: String,
     pub api_url: String,
+    pub version: i64,
 }
 
 impl SourceRow {
+    /// The model value and the row's version.
+    pub fn into_versioned(self) -> Result<(Source, i64), StoreError> {
+        let version = self.version;
+        Ok((self.into_model()?, version))
+    }
+
     pub fn into_model(self) -> Result<Source, StoreError> {
         let fail = invalid(Entity::Source, &self.provider);
         let parse = || -> Result<Source, ModelError> {
-            Ok(Source {
-                provider: self.provider.parse()?,
-                display_name: self.display_name.parse()?,
-                kind: self.kind.parse()?,
-                api_url: ServiceUrl::parse("API URL", &self.api_url)?,
-            })
+            Ok(Source::new(
+                self.provider.parse()?,
+                self.display_name.parse()?,
+                self.kind.parse()?,
+                ServiceUrl::parse("API URL", &self.api_url)?,
+            ))
         };
         parse().map_err(fail)
     }
@@ -149,7 +175,7 @@ impl TokenRow {
                     refresh_token: self.refresh_token.map(RefreshToken::new).transpose()?,
                     expires_at: self.expires_at.map(from_unix),
                     // Lenient: a scope Bitbucket adds later must not make a stored token unreadable.
-                    scopes: crate::model::ScopeSet::parse_lenient(&self.scopes).0,
+                    scopes: crate::model::ScopeSet::parse_lenient(&self.scopes),
                 },
                 state: self.state.parse()?,
                 version: self.version,
@@ -178,11 +204,22 @@ pub(crate) struct RepositoryRow {
     pub first_seen: i64,
     pub last_seen: i64,
     pub gone_since: Option<i64>,
+    pub created_on: Option<String>,
+    pub scm: Option<String>,
+    pub project_key: Option<String>,
+    pub language: Option<String>,
+    pub clone_https: Option<String>,
+    pub fork_of: Option<String>,
 }
 
-pub(crate) fn updated_on_text(repo: &Repository) -> Option<String> {
-    repo.updated_on
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+/// A time as RFC 3339 text, keeping Bitbucket's sub-second digits.
+pub(crate) fn time_text(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn parse_time(t: Option<String>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl RepositoryRow {
@@ -192,18 +229,21 @@ impl RepositoryRow {
             Ok(StoredRepository {
                 source: self.source.parse()?,
                 account: self.account_uuid.parse()?,
-                repository: Repository {
-                    uuid: self.uuid.parse()?,
-                    full_name: self.full_name,
-                    workspace: self.workspace,
-                    name: self.name,
-                    is_private: self.is_private,
-                    main_branch: self.main_branch,
-                    html_url: self.html_url,
-                    updated_on: self
-                        .updated_on
-                        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                        .map(|t| t.with_timezone(&Utc)),
+                repository: {
+                    let mut repo = Repository::new(self.uuid.parse()?, self.full_name);
+                    repo.workspace = self.workspace;
+                    repo.name = self.name;
+                    repo.is_private = self.is_private;
+                    repo.main_branch = self.main_branch;
+                    repo.html_url = self.html_url;
+                    repo.updated_on = parse_time(self.updated_on);
+                    repo.created_on = parse_time(self.created_on);
+                    repo.scm = self.scm;
+                    repo.project_key = self.project_key;
+                    repo.language = self.language;
+                    repo.clone_https = self.clone_https;
+                    repo.fork_of = self.fork_of;
+                    repo
                 },
                 first_seen: from_unix(self.first_seen),
                 last_seen: from_unix(self.last_seen),
@@ -231,18 +271,17 @@ impl TrackedRow {
         let key = format!("{}/{}", self.source, self.full_name);
         let parse = || -> Result<TrackedRepository, ModelError> {
             let hook = match (self.hook_uuid, self.hook_url, self.hook_secret) {
-                (Some(uuid), Some(url), Some(secret)) => Some(HookRecord {
-                    uuid,
+                (Some(uuid), Some(url), Some(secret)) => Some(HookRecord::new(
+                    uuid.parse()?,
                     url,
-                    secret: SecretText::new(secret)?,
-                    events: self
-                        .hook_events
+                    SecretText::new(secret)?,
+                    self.hook_events
                         .unwrap_or_default()
                         .split(',')
                         .filter(|e| !e.is_empty())
                         .map(str::to_owned)
                         .collect(),
-                }),
+                )),
                 _ => None,
             };
             Ok(TrackedRepository {

@@ -1,47 +1,114 @@
 //! The store traits implemented once in SQL for both database backends.
 //!
 //! SQLite and PostgreSQL accept the same statements here (`$N` placeholders, `ON CONFLICT`), so
-//! one macro generates both implementations; each backend only supplies its pool and how a write
+//! one macro generates both implementations; each backend supplies its pool, how a write
 //! transaction begins (`BEGIN IMMEDIATE` on SQLite, so a read-then-write transaction never fails
-//! to upgrade its lock under concurrency).
+//! to upgrade its lock under concurrency), the clause that locks a row read for update (`FOR
+//! UPDATE` on PostgreSQL) and how listings of one account are serialised.
 //!
 //! Creates use `INSERT … ON CONFLICT DO NOTHING` and, when nothing was inserted, compare with the
 //! row that won: identical re-creates are `Unchanged` even when racing.
+//!
+//! Updates are partial and use row locks, not optimistic versions: the row is read under its
+//! write lock (SQLite's database write lock taken by `BEGIN IMMEDIATE`, PostgreSQL's `SELECT …
+//! FOR UPDATE`), patched and written in one transaction. Concurrent updates then queue instead of
+//! failing, so a caller never has to retry, and none can undo another's fields. Each changing
+//! update adds one to the row's `version`.
+//!
+//! Write transactions that fail transiently (PostgreSQL deadlock or serialisation failure,
+//! SQLite busy after its timeout) are retried a few times with jitter; their effects are all or
+//! nothing, so a retry is safe.
+
+use crate::store::StoreError;
+
+/// Whether `e` is a transient database failure after which the whole transaction may be retried.
+pub(crate) fn is_transient(e: &StoreError) -> bool {
+    let StoreError::Database(inner) = e else {
+        return false;
+    };
+    let Some(sqlx::Error::Database(db)) = inner.downcast_ref::<sqlx::Error>() else {
+        return false;
+    };
+    match db.code().as_deref() {
+        // PostgreSQL: deadlock_detected, serialization_failure.
+        Some("40P01" | "40001") => true,
+        // SQLite: SQLITE_BUSY / SQLITE_LOCKED and their extended codes.
+        Some(code) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+        None => false,
+    }
+}
+
+/// Runs the `async` block `$body` (a whole write transaction) and runs it again, up to six
+/// times in all, while it fails transiently.
+macro_rules! retry_transient {
+    ($body:expr) => {{
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            match $body.await {
+                Err(e) if attempt < 6 && $crate::store::sql::is_transient(&e) => {
+                    tracing::debug!(
+                        attempt,
+                        "transient database failure; retrying the transaction"
+                    );
+                    let jitter = rand::random::<u64>() % 25;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt + jitter))
+                        .await;
+                }
+                result => break result,
+            }
+        }
+    }};
+}
+
+pub(crate) use retry_transient;
 
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $for_update:literal) => {
         use $crate::store::memory::{client_key, token_key};
         use $crate::store::rows::{
             self, ClientRow, ProviderRow, RepositoryRow, SourceRow, TokenRow, TrackedRow,
         };
+        use $crate::store::sql::retry_transient;
         use $crate::store::{
-            ClientStore, Entity, ListingChanges, ProviderStore, Removed, RepoStore, SourceStore,
-            StoreError, StoredRepository, StoredToken, Swap, TokenStore, TrackedRepository,
+            ClientPatch, ClientStore, Entity, HookLease, ListingChanges, ProviderPatch,
+            ProviderStore, Removed, RepoStore, SourcePatch, SourceStore, Store, StoreError,
+            StoredRepository, StoredToken, Swap, TokenStore, TrackedRepository, Updated,
             WorkspaceListing, WriteOutcome,
         };
         use $crate::model::{
-            AccountInfo, AccountUuid, Client, HookRecord, Provider, ProviderName, Purpose,
-            RepoUuid, Source, TokenKey, TokenSet, TokenState,
+            AccountInfo, AccountUuid, Client, HookRecord, HookUuid, Provider, ProviderName,
+            Purpose, RepoUuid, Source, TokenKey, TokenSet, TokenState,
         };
 
         type Tx = sqlx::Transaction<'static, $db>;
 
-        async fn fetch_provider(
-            tx: &mut Tx,
+        const PROVIDER_COLUMNS: &str =
+            "name, kind, authorize_url, token_url, api_url, pkce, homepage, version";
+        const CLIENT_COLUMNS: &str = "provider, purpose, key, secret, scopes, version";
+        const SOURCE_COLUMNS: &str = "provider, display_name, kind, api_url, version";
+        const TRACKED_COLUMNS: &str = "source, uuid, full_name, hook_uuid, hook_url, hook_secret, hook_events, checked_at";
+
+        /// The provider and its version; `lock` reads it for update.
+        async fn fetch_provider<'e, E: sqlx::Executor<'e, Database = $db>>(
+            executor: E,
             name: &str,
-        ) -> Result<Option<Provider>, StoreError> {
-            sqlx::query_as::<_, ProviderRow>(
-                "SELECT name, kind, authorize_url, token_url, api_url, pkce FROM providers WHERE name = $1",
-            )
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(ProviderRow::into_model)
-            .transpose()
+            lock: bool,
+        ) -> Result<Option<(Provider, i64)>, StoreError> {
+            let sql = format!(
+                "SELECT {PROVIDER_COLUMNS} FROM providers WHERE name = $1{}",
+                if lock { $for_update } else { "" }
+            );
+            sqlx::query_as::<_, ProviderRow>(&sql)
+                .bind(name)
+                .fetch_optional(executor)
+                .await?
+                .map(ProviderRow::into_versioned)
+                .transpose()
         }
 
         async fn provider_exists(tx: &mut Tx, name: &ProviderName) -> Result<bool, StoreError> {
-            Ok(fetch_provider(tx, name.as_str()).await?.is_some())
+            Ok(fetch_provider(&mut **tx, name.as_str(), false).await?.is_some())
         }
 
         async fn source_exists(tx: &mut Tx, name: &ProviderName) -> Result<bool, StoreError> {
@@ -53,48 +120,75 @@ macro_rules! impl_sql_store {
             Ok(row.is_some())
         }
 
-        async fn fetch_client(
-            tx: &mut Tx,
+        /// The client and its version; `lock` reads it for update.
+        async fn fetch_client<'e, E: sqlx::Executor<'e, Database = $db>>(
+            executor: E,
             provider: &ProviderName,
             purpose: Purpose,
-        ) -> Result<Option<Client>, StoreError> {
-            sqlx::query_as::<_, ClientRow>(
-                "SELECT provider, purpose, key, secret, scopes FROM clients WHERE provider = $1 AND purpose = $2",
-            )
-            .bind(provider.as_str())
-            .bind(purpose.as_str())
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(ClientRow::into_model)
-            .transpose()
+            lock: bool,
+        ) -> Result<Option<(Client, i64)>, StoreError> {
+            let sql = format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients WHERE provider = $1 AND purpose = $2{}",
+                if lock { $for_update } else { "" }
+            );
+            sqlx::query_as::<_, ClientRow>(&sql)
+                .bind(provider.as_str())
+                .bind(purpose.as_str())
+                .fetch_optional(executor)
+                .await?
+                .map(ClientRow::into_versioned)
+                .transpose()
         }
 
-        async fn fetch_source(
-            tx: &mut Tx,
+        /// The source and its version; `lock` reads it for update.
+        async fn fetch_source<'e, E: sqlx::Executor<'e, Database = $db>>(
+            executor: E,
             provider: &ProviderName,
-        ) -> Result<Option<Source>, StoreError> {
-            sqlx::query_as::<_, SourceRow>(
-                "SELECT provider, display_name, kind, api_url FROM sources WHERE provider = $1",
-            )
-            .bind(provider.as_str())
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(SourceRow::into_model)
-            .transpose()
+            lock: bool,
+        ) -> Result<Option<(Source, i64)>, StoreError> {
+            let sql = format!(
+                "SELECT {SOURCE_COLUMNS} FROM sources WHERE provider = $1{}",
+                if lock { $for_update } else { "" }
+            );
+            sqlx::query_as::<_, SourceRow>(&sql)
+                .bind(provider.as_str())
+                .fetch_optional(executor)
+                .await?
+                .map(SourceRow::into_versioned)
+                .transpose()
         }
 
         const TOKEN_COLUMNS: &str = "provider, purpose, account_uuid, account_id, nickname, display_name, access_token, refresh_token, expires_at, scopes, state, version, created_at, refreshed_at, last_error, lease_until";
 
-        async fn fetch_token(tx: &mut Tx, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
+        async fn fetch_token<'e, E: sqlx::Executor<'e, Database = $db>>(
+            executor: E,
+            key: &TokenKey,
+        ) -> Result<Option<StoredToken>, StoreError> {
             sqlx::query_as::<_, TokenRow>(&format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE provider = $1 AND purpose = $2 AND account_uuid = $3"
             ))
             .bind(key.provider.as_str())
             .bind(key.purpose.as_str())
             .bind(key.account.as_str())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(executor)
             .await?
             .map(TokenRow::into_model)
+            .transpose()
+        }
+
+        async fn fetch_tracked<'e, E: sqlx::Executor<'e, Database = $db>>(
+            executor: E,
+            source: &ProviderName,
+            uuid: &RepoUuid,
+        ) -> Result<Option<TrackedRepository>, StoreError> {
+            sqlx::query_as::<_, TrackedRow>(&format!(
+                "SELECT {TRACKED_COLUMNS} FROM tracked_repositories WHERE source = $1 AND uuid = $2"
+            ))
+            .bind(source.as_str())
+            .bind(uuid.as_str())
+            .fetch_optional(executor)
+            .await?
+            .map(TrackedRow::into_model)
             .transpose()
         }
 
@@ -113,38 +207,40 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl ProviderStore for $store {
             async fn create_provider(&self, p: &Provider) -> Result<WriteOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO providers (name, kind, authorize_url, token_url, api_url, pkce) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(p.name.as_str())
-                .bind(p.kind.as_str())
-                .bind(p.authorize_url.to_string())
-                .bind(p.token_url.to_string())
-                .bind(p.api_url.to_string())
-                .bind(p.pkce)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                let outcome = if inserted == 1 {
-                    WriteOutcome::Created
-                } else {
-                    let existing = fetch_provider(&mut tx, p.name.as_str()).await?;
-                    conflict_or_unchanged(existing, p, Entity::Provider, p.name.to_string())?
-                };
-                tx.commit().await?;
-                Ok(outcome)
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    let inserted = sqlx::query(
+                        "INSERT INTO providers (name, kind, authorize_url, token_url, api_url, pkce, homepage) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(p.name.as_str())
+                    .bind(p.kind.as_str())
+                    .bind(p.authorize_url.to_string())
+                    .bind(p.token_url.to_string())
+                    .bind(p.api_url.to_string())
+                    .bind(p.pkce)
+                    .bind(p.homepage.as_ref().map(ToString::to_string))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let outcome = if inserted == 1 {
+                        WriteOutcome::Created
+                    } else {
+                        let existing = fetch_provider(&mut *tx, p.name.as_str(), false).await?;
+                        conflict_or_unchanged(existing.map(|(p, _)| p), p, Entity::Provider, p.name.to_string())?
+                    };
+                    tx.commit().await?;
+                    Ok(outcome)
+                })
             }
 
             async fn provider(&self, name: &ProviderName) -> Result<Option<Provider>, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                fetch_provider(&mut tx, name.as_str()).await
+                Ok(fetch_provider(&self.pool, name.as_str(), false).await?.map(|(p, _)| p))
             }
 
             async fn providers(&self) -> Result<Vec<Provider>, StoreError> {
-                sqlx::query_as::<_, ProviderRow>(
-                    "SELECT name, kind, authorize_url, token_url, api_url, pkce FROM providers ORDER BY name",
-                )
+                sqlx::query_as::<_, ProviderRow>(&format!(
+                    "SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY name"
+                ))
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
@@ -152,38 +248,37 @@ macro_rules! impl_sql_store {
                 .collect()
             }
 
-            async fn update_provider(&self, p: &Provider) -> Result<WriteOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let outcome = match fetch_provider(&mut tx, p.name.as_str()).await? {
-                    None => {
+            async fn update_provider(
+                &self,
+                name: &ProviderName,
+                patch: &ProviderPatch,
+            ) -> Result<Updated<Provider>, StoreError> {
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    let Some((current, version)) = fetch_provider(&mut *tx, name.as_str(), true).await? else {
                         return Err(StoreError::NotFound {
                             entity: Entity::Provider,
-                            key: p.name.to_string(),
-                        })
+                            key: name.to_string(),
+                        });
+                    };
+                    let new = patch.apply(&current);
+                    if new == current {
+                        return Ok(Updated::new(WriteOutcome::Unchanged, current, version));
                     }
-                    Some(existing) if existing.kind != p.kind => {
-                        return Err(StoreError::Conflict {
-                            entity: Entity::Provider,
-                            key: p.name.to_string(),
-                        })
-                    }
-                    Some(existing) if existing == *p => WriteOutcome::Unchanged,
-                    Some(_) => {
-                        sqlx::query(
-                            "UPDATE providers SET authorize_url = $2, token_url = $3, api_url = $4, pkce = $5 WHERE name = $1",
-                        )
-                        .bind(p.name.as_str())
-                        .bind(p.authorize_url.to_string())
-                        .bind(p.token_url.to_string())
-                        .bind(p.api_url.to_string())
-                        .bind(p.pkce)
-                        .execute(&mut *tx)
-                        .await?;
-                        WriteOutcome::Updated
-                    }
-                };
-                tx.commit().await?;
-                Ok(outcome)
+                    sqlx::query(
+                        "UPDATE providers SET authorize_url = $2, token_url = $3, api_url = $4, pkce = $5, homepage = $6, version = version + 1 WHERE name = $1",
+                    )
+                    .bind(name.as_str())
+                    .bind(new.authorize_url.to_string())
+                    .bind(new.token_url.to_string())
+                    .bind(new.api_url.to_string())
+                    .bind(new.pkce)
+                    .bind(new.homepage.as_ref().map(ToString::to_string))
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(Updated::new(WriteOutcome::Updated, new, version + 1))
+                })
             }
 
             async fn delete_provider(
@@ -191,83 +286,87 @@ macro_rules! impl_sql_store {
                 name: &ProviderName,
                 cascade: bool,
             ) -> Result<Removed, StoreError> {
-                let mut tx = self.begin_write().await?;
-                if !provider_exists(&mut tx, name).await? {
-                    return Err(StoreError::NotFound {
-                        entity: Entity::Provider,
-                        key: name.to_string(),
-                    });
-                }
-                let count = |table: &'static str| {
-                    format!("SELECT COUNT(*) FROM {table} WHERE provider = $1")
-                };
-                let mut removed = Removed::default();
-                for (table, slot) in [
-                    ("clients", &mut removed.clients),
-                    ("sources", &mut removed.sources),
-                    ("tokens", &mut removed.tokens),
-                ] {
-                    let (n,): (i64,) = sqlx::query_as(&count(table))
-                        .bind(name.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    *slot = usize::try_from(n).unwrap_or_default();
-                }
-                if !cascade && (removed.clients > 0 || removed.sources > 0) {
-                    return Err(StoreError::ProviderInUse {
-                        provider: name.clone(),
-                        clients: removed.clients,
-                        sources: removed.sources,
-                    });
-                }
-                for statement in [
-                    "DELETE FROM tokens WHERE provider = $1",
-                    "DELETE FROM clients WHERE provider = $1",
-                    "DELETE FROM repositories WHERE source = $1",
-                    "DELETE FROM tracked_repositories WHERE source = $1",
-                    "DELETE FROM sources WHERE provider = $1",
-                    "DELETE FROM providers WHERE name = $1",
-                ] {
-                    sqlx::query(statement).bind(name.as_str()).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(removed)
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    if !provider_exists(&mut tx, name).await? {
+                        return Err(StoreError::NotFound {
+                            entity: Entity::Provider,
+                            key: name.to_string(),
+                        });
+                    }
+                    let count = |table: &'static str| {
+                        format!("SELECT COUNT(*) FROM {table} WHERE provider = $1")
+                    };
+                    let mut removed = Removed::default();
+                    for (table, slot) in [
+                        ("clients", &mut removed.clients),
+                        ("sources", &mut removed.sources),
+                        ("tokens", &mut removed.tokens),
+                    ] {
+                        let (n,): (i64,) = sqlx::query_as(&count(table))
+                            .bind(name.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        *slot = usize::try_from(n).unwrap_or_default();
+                    }
+                    if !cascade && (removed.clients > 0 || removed.sources > 0) {
+                        return Err(StoreError::ProviderInUse {
+                            provider: name.clone(),
+                            clients: removed.clients,
+                            sources: removed.sources,
+                        });
+                    }
+                    for statement in [
+                        "DELETE FROM tokens WHERE provider = $1",
+                        "DELETE FROM clients WHERE provider = $1",
+                        "DELETE FROM repositories WHERE source = $1",
+                        "DELETE FROM tracked_repositories WHERE source = $1",
+                        "DELETE FROM sources WHERE provider = $1",
+                        "DELETE FROM providers WHERE name = $1",
+                    ] {
+                        sqlx::query(statement).bind(name.as_str()).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(removed)
+                })
             }
         }
 
         #[async_trait::async_trait]
         impl ClientStore for $store {
             async fn create_client(&self, c: &Client) -> Result<WriteOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
-                if !provider_exists(&mut tx, &c.provider).await? {
-                    return Err(StoreError::MissingProvider {
-                        provider: c.provider.clone(),
-                    });
-                }
-                let inserted = sqlx::query(
-                    "INSERT INTO clients (provider, purpose, key, secret, scopes) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, purpose) DO NOTHING",
-                )
-                .bind(c.provider.as_str())
-                .bind(c.purpose.as_str())
-                .bind(c.key.as_str())
-                .bind(c.secret.expose_secret())
-                .bind(c.scopes.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                let outcome = if inserted == 1 {
-                    WriteOutcome::Created
-                } else {
-                    let existing = fetch_client(&mut tx, &c.provider, c.purpose).await?;
-                    conflict_or_unchanged(
-                        existing,
-                        c,
-                        Entity::Client,
-                        client_key(&c.provider, c.purpose),
-                    )?
-                };
-                tx.commit().await?;
-                Ok(outcome)
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    if !provider_exists(&mut tx, &c.provider).await? {
+                        return Err(StoreError::MissingProvider {
+                            provider: c.provider.clone(),
+                        });
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO clients (provider, purpose, key, secret, scopes) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, purpose) DO NOTHING",
+                    )
+                    .bind(c.provider.as_str())
+                    .bind(c.purpose.as_str())
+                    .bind(c.key.as_str())
+                    .bind(c.secret.expose_secret())
+                    .bind(c.scopes.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let outcome = if inserted == 1 {
+                        WriteOutcome::Created
+                    } else {
+                        let existing = fetch_client(&mut *tx, &c.provider, c.purpose, false).await?;
+                        conflict_or_unchanged(
+                            existing.map(|(c, _)| c),
+                            c,
+                            Entity::Client,
+                            client_key(&c.provider, c.purpose),
+                        )?
+                    };
+                    tx.commit().await?;
+                    Ok(outcome)
+                })
             }
 
             async fn client(
@@ -277,24 +376,16 @@ macro_rules! impl_sql_store {
             ) -> Result<Option<Client>, StoreError> {
                 // One SELECT is atomic on its own: a transaction would only add BEGIN/ROLLBACK
                 // round trips (the hot path of every API call).
-                sqlx::query_as::<_, ClientRow>(
-                    "SELECT provider, purpose, key, secret, scopes FROM clients WHERE provider = $1 AND purpose = $2",
-                )
-                .bind(provider.as_str())
-                .bind(purpose.as_str())
-                .fetch_optional(&self.pool)
-                .await?
-                .map(ClientRow::into_model)
-                .transpose()
+                Ok(fetch_client(&self.pool, provider, purpose, false).await?.map(|(c, _)| c))
             }
 
             async fn clients(
                 &self,
                 provider: Option<&ProviderName>,
             ) -> Result<Vec<Client>, StoreError> {
-                sqlx::query_as::<_, ClientRow>(
-                    "SELECT provider, purpose, key, secret, scopes FROM clients WHERE ($1 IS NULL OR provider = $1) ORDER BY provider, purpose",
-                )
+                sqlx::query_as::<_, ClientRow>(&format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients WHERE ($1 IS NULL OR provider = $1) ORDER BY provider, purpose"
+                ))
                 .bind(provider.map(ProviderName::as_str))
                 .fetch_all(&self.pool)
                 .await?
@@ -303,32 +394,37 @@ macro_rules! impl_sql_store {
                 .collect()
             }
 
-            async fn update_client(&self, c: &Client) -> Result<WriteOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let outcome = match fetch_client(&mut tx, &c.provider, c.purpose).await? {
-                    None => {
+            async fn update_client(
+                &self,
+                provider: &ProviderName,
+                purpose: Purpose,
+                patch: &ClientPatch,
+            ) -> Result<Updated<Client>, StoreError> {
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    let Some((current, version)) = fetch_client(&mut *tx, provider, purpose, true).await? else {
                         return Err(StoreError::NotFound {
                             entity: Entity::Client,
-                            key: client_key(&c.provider, c.purpose),
-                        })
+                            key: client_key(provider, purpose),
+                        });
+                    };
+                    let new = patch.apply(&current);
+                    if new == current {
+                        return Ok(Updated::new(WriteOutcome::Unchanged, current, version));
                     }
-                    Some(existing) if existing == *c => WriteOutcome::Unchanged,
-                    Some(_) => {
-                        sqlx::query(
-                            "UPDATE clients SET key = $3, secret = $4, scopes = $5 WHERE provider = $1 AND purpose = $2",
-                        )
-                        .bind(c.provider.as_str())
-                        .bind(c.purpose.as_str())
-                        .bind(c.key.as_str())
-                        .bind(c.secret.expose_secret())
-                        .bind(c.scopes.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                        WriteOutcome::Updated
-                    }
-                };
-                tx.commit().await?;
-                Ok(outcome)
+                    sqlx::query(
+                        "UPDATE clients SET key = $3, secret = $4, scopes = $5, version = version + 1 WHERE provider = $1 AND purpose = $2",
+                    )
+                    .bind(provider.as_str())
+                    .bind(purpose.as_str())
+                    .bind(new.key.as_str())
+                    .bind(new.secret.expose_secret())
+                    .bind(new.scopes.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(Updated::new(WriteOutcome::Updated, new, version + 1))
+                })
             }
 
             async fn delete_client(
@@ -336,67 +432,70 @@ macro_rules! impl_sql_store {
                 provider: &ProviderName,
                 purpose: Purpose,
             ) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query("DELETE FROM tokens WHERE provider = $1 AND purpose = $2")
-                    .bind(provider.as_str())
-                    .bind(purpose.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                let deleted = sqlx::query("DELETE FROM clients WHERE provider = $1 AND purpose = $2")
-                    .bind(provider.as_str())
-                    .bind(purpose.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if deleted == 0 {
-                    return Err(StoreError::NotFound {
-                        entity: Entity::Client,
-                        key: client_key(provider, purpose),
-                    });
-                }
-                tx.commit().await?;
-                Ok(())
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("DELETE FROM tokens WHERE provider = $1 AND purpose = $2")
+                        .bind(provider.as_str())
+                        .bind(purpose.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    let deleted = sqlx::query("DELETE FROM clients WHERE provider = $1 AND purpose = $2")
+                        .bind(provider.as_str())
+                        .bind(purpose.as_str())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if deleted == 0 {
+                        return Err(StoreError::NotFound {
+                            entity: Entity::Client,
+                            key: client_key(provider, purpose),
+                        });
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                })
             }
         }
 
         #[async_trait::async_trait]
         impl SourceStore for $store {
             async fn create_source(&self, s: &Source) -> Result<WriteOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
-                if !provider_exists(&mut tx, &s.provider).await? {
-                    return Err(StoreError::MissingProvider {
-                        provider: s.provider.clone(),
-                    });
-                }
-                let inserted = sqlx::query(
-                    "INSERT INTO sources (provider, display_name, kind, api_url) VALUES ($1, $2, $3, $4) ON CONFLICT (provider) DO NOTHING",
-                )
-                .bind(s.provider.as_str())
-                .bind(s.display_name.as_str())
-                .bind(s.kind.as_str())
-                .bind(s.api_url.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                let outcome = if inserted == 1 {
-                    WriteOutcome::Created
-                } else {
-                    let existing = fetch_source(&mut tx, &s.provider).await?;
-                    conflict_or_unchanged(existing, s, Entity::Source, s.provider.to_string())?
-                };
-                tx.commit().await?;
-                Ok(outcome)
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    if !provider_exists(&mut tx, &s.provider).await? {
+                        return Err(StoreError::MissingProvider {
+                            provider: s.provider.clone(),
+                        });
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO sources (provider, display_name, kind, api_url) VALUES ($1, $2, $3, $4) ON CONFLICT (provider) DO NOTHING",
+                    )
+                    .bind(s.provider.as_str())
+                    .bind(s.display_name.as_str())
+                    .bind(s.kind.as_str())
+                    .bind(s.api_url.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let outcome = if inserted == 1 {
+                        WriteOutcome::Created
+                    } else {
+                        let existing = fetch_source(&mut *tx, &s.provider, false).await?;
+                        conflict_or_unchanged(existing.map(|(s, _)| s), s, Entity::Source, s.provider.to_string())?
+                    };
+                    tx.commit().await?;
+                    Ok(outcome)
+                })
             }
 
             async fn source(&self, provider: &ProviderName) -> Result<Option<Source>, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                fetch_source(&mut tx, provider).await
+                Ok(fetch_source(&self.pool, provider, false).await?.map(|(s, _)| s))
             }
 
             async fn sources(&self) -> Result<Vec<Source>, StoreError> {
-                sqlx::query_as::<_, SourceRow>(
-                    "SELECT provider, display_name, kind, api_url FROM sources ORDER BY provider",
-                )
+                sqlx::query_as::<_, SourceRow>(&format!(
+                    "SELECT {SOURCE_COLUMNS} FROM sources ORDER BY provider"
+                ))
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
@@ -404,54 +503,59 @@ macro_rules! impl_sql_store {
                 .collect()
             }
 
-            async fn update_source(&self, s: &Source) -> Result<WriteOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let outcome = match fetch_source(&mut tx, &s.provider).await? {
-                    None => {
+            async fn update_source(
+                &self,
+                provider: &ProviderName,
+                patch: &SourcePatch,
+            ) -> Result<Updated<Source>, StoreError> {
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    let Some((current, version)) = fetch_source(&mut *tx, provider, true).await? else {
                         return Err(StoreError::NotFound {
                             entity: Entity::Source,
-                            key: s.provider.to_string(),
-                        })
+                            key: provider.to_string(),
+                        });
+                    };
+                    let new = patch.apply(&current);
+                    if new == current {
+                        return Ok(Updated::new(WriteOutcome::Unchanged, current, version));
                     }
-                    Some(existing) if existing == *s => WriteOutcome::Unchanged,
-                    Some(_) => {
-                        sqlx::query(
-                            "UPDATE sources SET display_name = $2, kind = $3, api_url = $4 WHERE provider = $1",
-                        )
-                        .bind(s.provider.as_str())
-                        .bind(s.display_name.as_str())
-                        .bind(s.kind.as_str())
-                        .bind(s.api_url.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                        WriteOutcome::Updated
-                    }
-                };
-                tx.commit().await?;
-                Ok(outcome)
+                    sqlx::query(
+                        "UPDATE sources SET display_name = $2, api_url = $3, version = version + 1 WHERE provider = $1",
+                    )
+                    .bind(provider.as_str())
+                    .bind(new.display_name.as_str())
+                    .bind(new.api_url.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(Updated::new(WriteOutcome::Updated, new, version + 1))
+                })
             }
 
             async fn delete_source(&self, provider: &ProviderName) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
-                for statement in [
-                    "DELETE FROM repositories WHERE source = $1",
-                    "DELETE FROM tracked_repositories WHERE source = $1",
-                ] {
-                    sqlx::query(statement).bind(provider.as_str()).execute(&mut *tx).await?;
-                }
-                let deleted = sqlx::query("DELETE FROM sources WHERE provider = $1")
-                    .bind(provider.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if deleted == 0 {
-                    return Err(StoreError::NotFound {
-                        entity: Entity::Source,
-                        key: provider.to_string(),
-                    });
-                }
-                tx.commit().await?;
-                Ok(())
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    for statement in [
+                        "DELETE FROM repositories WHERE source = $1",
+                        "DELETE FROM tracked_repositories WHERE source = $1",
+                    ] {
+                        sqlx::query(statement).bind(provider.as_str()).execute(&mut *tx).await?;
+                    }
+                    let deleted = sqlx::query("DELETE FROM sources WHERE provider = $1")
+                        .bind(provider.as_str())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if deleted == 0 {
+                        return Err(StoreError::NotFound {
+                            entity: Entity::Source,
+                            key: provider.to_string(),
+                        });
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                })
             }
         }
 
@@ -465,6 +569,7 @@ macro_rules! impl_sql_store {
                 expected_version: i64,
                 extra: Option<(i64, i64)>,
             ) -> Result<Swap, StoreError> {
+                retry_transient!(async {
                 let mut tx = self.begin_write().await?;
                 let mut query = sqlx::query(statement)
                     .bind(key.provider.as_str())
@@ -475,11 +580,12 @@ macro_rules! impl_sql_store {
                     query = query.bind(a).bind(b);
                 }
                 let changed = query.execute(&mut *tx).await?.rows_affected();
-                let current = fetch_token(&mut tx, key).await?;
+                let current = fetch_token(&mut *tx, key).await?;
                 tx.commit().await?;
                 Ok(match (changed, current) {
                     (1, Some(stored)) => Swap::Swapped(stored),
                     (_, current) => Swap::Stale(current),
+                })
                 })
             }
         }
@@ -493,8 +599,9 @@ macro_rules! impl_sql_store {
                 account: &AccountInfo,
                 tokens: &TokenSet,
             ) -> Result<StoredToken, StoreError> {
+                retry_transient!(async {
                 let mut tx = self.begin_write().await?;
-                if fetch_client(&mut tx, provider, purpose).await?.is_none() {
+                if fetch_client(&mut *tx, provider, purpose, false).await?.is_none() {
                     return Err(StoreError::NotFound {
                         entity: Entity::Client,
                         key: client_key(provider, purpose),
@@ -505,7 +612,7 @@ macro_rules! impl_sql_store {
                     purpose,
                     account: account.uuid.clone(),
                 };
-                let version = fetch_token(&mut tx, &key).await?.map_or(0, |t| t.version) + 1;
+                let version = fetch_token(&mut *tx, &key).await?.map_or(0, |t| t.version) + 1;
                 sqlx::query(&format!(
                     "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, NULL) \
                      ON CONFLICT (provider, purpose, account_uuid) DO UPDATE SET \
@@ -528,17 +635,17 @@ macro_rules! impl_sql_store {
                 .bind(rows::to_unix(rows::now()))
                 .execute(&mut *tx)
                 .await?;
-                let stored = fetch_token(&mut tx, &key).await?;
+                let stored = fetch_token(&mut *tx, &key).await?;
                 tx.commit().await?;
                 stored.ok_or_else(|| StoreError::NotFound {
                     entity: Entity::Token,
                     key: token_key(&key),
                 })
+                })
             }
 
             async fn token(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                fetch_token(&mut tx, key).await
+                fetch_token(&self.pool, key).await
             }
 
             async fn tokens(
@@ -562,6 +669,7 @@ macro_rules! impl_sql_store {
                 expected_version: i64,
                 tokens: &TokenSet,
             ) -> Result<Swap, StoreError> {
+                retry_transient!(async {
                 let mut tx = self.begin_write().await?;
                 let swapped = sqlx::query(
                     "UPDATE tokens SET access_token = $4, refresh_token = $5, expires_at = $6, scopes = $7, \
@@ -581,11 +689,12 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                let current = fetch_token(&mut tx, key).await?;
+                let current = fetch_token(&mut *tx, key).await?;
                 tx.commit().await?;
                 Ok(match (swapped, current) {
                     (1, Some(stored)) => Swap::Swapped(stored),
                     (_, current) => Swap::Stale(current),
+                })
                 })
             }
 
@@ -595,6 +704,7 @@ macro_rules! impl_sql_store {
                 expected_version: i64,
                 reason: &str,
             ) -> Result<Swap, StoreError> {
+                retry_transient!(async {
                 let mut tx = self.begin_write().await?;
                 let marked = sqlx::query(
                     "UPDATE tokens SET state = $4, version = version + 1, last_error = $5, lease_until = NULL \
@@ -609,11 +719,12 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                let current = fetch_token(&mut tx, key).await?;
+                let current = fetch_token(&mut *tx, key).await?;
                 tx.commit().await?;
                 Ok(match (marked, current) {
                     (1, Some(stored)) => Swap::Swapped(stored),
                     (_, current) => Swap::Stale(current),
+                })
                 })
             }
 
@@ -664,7 +775,7 @@ macro_rules! impl_sql_store {
             }
         }
 
-        const REPOSITORY_COLUMNS: &str = "source, account_uuid, uuid, full_name, workspace, name, is_private, main_branch, html_url, updated_on, first_seen, last_seen, gone_since";
+        const REPOSITORY_COLUMNS: &str = "source, account_uuid, uuid, full_name, workspace, name, is_private, main_branch, html_url, updated_on, first_seen, last_seen, gone_since, created_on, scm, project_key, language, clone_https, fork_of";
 
         #[async_trait::async_trait]
         impl RepoStore for $store {
@@ -675,8 +786,11 @@ macro_rules! impl_sql_store {
                 listings: &[WorkspaceListing],
                 seen_at: chrono::DateTime<chrono::Utc>,
             ) -> Result<ListingChanges, StoreError> {
+                retry_transient!(async {
                 let seen = rows::to_unix(seen_at);
                 let mut tx = self.begin_write().await?;
+                // Two syncs of one account would otherwise upsert the same rows concurrently.
+                super::serialize_listings(&mut tx, source, account).await?;
                 if !source_exists(&mut tx, source).await? {
                     return Err(StoreError::NotFound {
                         entity: Entity::Source,
@@ -710,9 +824,10 @@ macro_rules! impl_sql_store {
                             None => changes.new += 1,
                         }
                         sqlx::query(&format!(
-                            "INSERT INTO repositories ({REPOSITORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, NULL) \
+                            "INSERT INTO repositories ({REPOSITORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, NULL, $12, $13, $14, $15, $16, $17) \
                              ON CONFLICT (source, account_uuid, uuid) DO UPDATE SET full_name = $4, workspace = $5, name = $6, \
-                             is_private = $7, main_branch = $8, html_url = $9, updated_on = $10, last_seen = $11, gone_since = NULL"
+                             is_private = $7, main_branch = $8, html_url = $9, updated_on = $10, last_seen = $11, gone_since = NULL, \
+                             created_on = $12, scm = $13, project_key = $14, language = $15, clone_https = $16, fork_of = $17"
                         ))
                         .bind(source.as_str())
                         .bind(account.as_str())
@@ -723,8 +838,14 @@ macro_rules! impl_sql_store {
                         .bind(repo.is_private)
                         .bind(repo.main_branch.as_deref())
                         .bind(repo.html_url.as_deref())
-                        .bind(rows::updated_on_text(repo))
+                        .bind(rows::time_text(repo.updated_on))
                         .bind(seen)
+                        .bind(rows::time_text(repo.created_on))
+                        .bind(repo.scm.as_deref())
+                        .bind(repo.project_key.as_deref())
+                        .bind(repo.language.as_deref())
+                        .bind(repo.clone_https.as_deref())
+                        .bind(repo.fork_of.as_deref())
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -745,6 +866,7 @@ macro_rules! impl_sql_store {
                 }
                 tx.commit().await?;
                 Ok(changes)
+                })
             }
 
             async fn repositories(
@@ -770,6 +892,7 @@ macro_rules! impl_sql_store {
                 uuid: &RepoUuid,
                 full_name: &str,
             ) -> Result<WriteOutcome, StoreError> {
+                retry_transient!(async {
                 let mut tx = self.begin_write().await?;
                 if !source_exists(&mut tx, source).await? {
                     return Err(StoreError::NotFound {
@@ -788,6 +911,7 @@ macro_rules! impl_sql_store {
                 .rows_affected();
                 tx.commit().await?;
                 Ok(if inserted == 1 { WriteOutcome::Created } else { WriteOutcome::Unchanged })
+                })
             }
 
             async fn tracked(
@@ -795,8 +919,7 @@ macro_rules! impl_sql_store {
                 source: &ProviderName,
             ) -> Result<Vec<TrackedRepository>, StoreError> {
                 sqlx::query_as::<_, TrackedRow>(
-                    "SELECT source, uuid, full_name, hook_uuid, hook_url, hook_secret, hook_events, checked_at \
-                     FROM tracked_repositories WHERE source = $1 ORDER BY full_name",
+                    &format!("SELECT {TRACKED_COLUMNS} FROM tracked_repositories WHERE source = $1 ORDER BY full_name"),
                 )
                 .bind(source.as_str())
                 .fetch_all(&self.pool)
@@ -841,24 +964,110 @@ macro_rules! impl_sql_store {
                 source: &ProviderName,
                 uuid: &RepoUuid,
             ) -> Result<Option<TrackedRepository>, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let row = sqlx::query_as::<_, TrackedRow>(
-                    "SELECT source, uuid, full_name, hook_uuid, hook_url, hook_secret, hook_events, checked_at \
-                     FROM tracked_repositories WHERE source = $1 AND uuid = $2",
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    let row = fetch_tracked(&mut *tx, source, uuid).await?;
+                    sqlx::query("DELETE FROM tracked_repositories WHERE source = $1 AND uuid = $2")
+                        .bind(source.as_str())
+                        .bind(uuid.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(row)
+                })
+            }
+
+            async fn tracked_repository(
+                &self,
+                source: &ProviderName,
+                uuid: &RepoUuid,
+            ) -> Result<Option<TrackedRepository>, StoreError> {
+                fetch_tracked(&self.pool, source, uuid).await
+            }
+
+            async fn tracked_by_hook(
+                &self,
+                hook: &HookUuid,
+            ) -> Result<Option<TrackedRepository>, StoreError> {
+                sqlx::query_as::<_, TrackedRow>(&format!(
+                    "SELECT {TRACKED_COLUMNS} FROM tracked_repositories WHERE hook_uuid = $1 ORDER BY source LIMIT 1"
+                ))
+                .bind(hook.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(TrackedRow::into_model)
+                .transpose()
+            }
+
+            async fn claim_hook(
+                &self,
+                source: &ProviderName,
+                uuid: &RepoUuid,
+                holder: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<HookLease, StoreError> {
+                // One statement: the claim is atomic without a transaction.
+                let claimed = sqlx::query(
+                    "UPDATE tracked_repositories SET lease_holder = $3, lease_until = $5 \
+                     WHERE source = $1 AND uuid = $2 AND (lease_until IS NULL OR lease_until <= $4 OR lease_holder = $3)",
                 )
                 .bind(source.as_str())
                 .bind(uuid.as_str())
-                .fetch_optional(&mut *tx)
+                .bind(holder)
+                .bind(rows::to_unix(now))
+                .bind(rows::to_unix(until))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if claimed == 1 {
+                    return Ok(HookLease::Claimed);
+                }
+                let held: Option<(Option<i64>,)> = sqlx::query_as(
+                    "SELECT lease_until FROM tracked_repositories WHERE source = $1 AND uuid = $2",
+                )
+                .bind(source.as_str())
+                .bind(uuid.as_str())
+                .fetch_optional(&self.pool)
                 .await?;
-                sqlx::query("DELETE FROM tracked_repositories WHERE source = $1 AND uuid = $2")
-                    .bind(source.as_str())
-                    .bind(uuid.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                row.map(TrackedRow::into_model).transpose()
+                Ok(match held {
+                    None => HookLease::NotTracked,
+                    // Released between the two statements: busy until now, so the caller retries.
+                    Some((until,)) => HookLease::Busy(until.map_or(now, rows::from_unix)),
+                })
+            }
+
+            async fn release_hook(
+                &self,
+                source: &ProviderName,
+                uuid: &RepoUuid,
+                holder: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE tracked_repositories SET lease_holder = NULL, lease_until = NULL \
+                     WHERE source = $1 AND uuid = $2 AND lease_holder = $3",
+                )
+                .bind(source.as_str())
+                .bind(uuid.as_str())
+                .bind(holder)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
         }
+
+        /// The installation id, created by the first process to ask.
+        async fn installation_id_of(pool: &sqlx::Pool<$db>) -> Result<String, StoreError> {
+            sqlx::query("INSERT INTO store_meta (name, value) VALUES ('installation_id', $1) ON CONFLICT (name) DO NOTHING")
+                .bind($crate::store::new_installation_id())
+                .execute(pool)
+                .await?;
+            let (id,): (String,) = sqlx::query_as("SELECT value FROM store_meta WHERE name = 'installation_id'")
+                .fetch_one(pool)
+                .await?;
+            Ok(id)
+        }
+
     };
 }
 

@@ -1,12 +1,14 @@
 //! The embedded default store: one SQLite file.
 //!
-//! The file is created with mode 0600 (it holds consumer secrets and tokens) and its parent
-//! directories are created. WAL journaling lets readers run beside the writer; a busy timeout
-//! makes concurrent writers wait instead of failing.
+//! The file is created with mode 0600 (it holds consumer secrets and tokens) and its missing
+//! parent directories with 0700; a store of ours found readable by others is tightened to 0600
+//! when opened for writing. WAL journaling lets readers run beside the writer; a busy timeout
+//! makes concurrent writers wait instead of failing. A store that cannot be written (a
+//! read-only file, directory or mount) can still be opened for reading.
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, Sqlite, SqlitePool, Transaction};
 
 use super::sql::impl_sql_store;
-use super::{Store, StoreError};
+use super::StoreError;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -28,14 +30,39 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the store at `path`, creating the file (mode 0600) and its directories if needed and
-    /// bringing its schema up to date. Safe when several processes open a fresh file at once.
+    /// Opens the store at `path` for reading and writing, creating the file (mode 0600) and its
+    /// directories (0700) if needed, tightening a store readable by others to 0600, and bringing
+    /// its schema up to date. Safe when several processes open a fresh file at once.
     ///
     /// # Errors
     /// [`StoreError::Open`] when the path cannot be created or opened,
+    /// [`StoreError::ReadOnly`] when the store exists but cannot be written,
     /// [`StoreError::Corrupt`] when the file is not one of our stores,
     /// [`StoreError::SchemaTooNew`] when a newer version wrote it.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let store = Self::open_writable(path).await?;
+        tighten(path);
+        Ok(store)
+    }
+
+    /// Opens the store at `path` for commands that only read: like [`open`](Self::open) when
+    /// it can be written (without changing file modes), and read-only when the file, its
+    /// directory or its mount is read-only.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), and [`StoreError::Open`] when a read-only store's schema is
+    /// older than this program (it can only be upgraded with write access).
+    pub async fn open_for_reading(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Self::open(path).await;
+        }
+        match Self::open_writable(path).await {
+            Err(StoreError::ReadOnly { .. }) => Self::open_read_only(path).await,
+            other => other,
+        }
+    }
+
+    async fn open_writable(path: &Path) -> Result<Self, StoreError> {
         let location = format!("sqlite://{}", path.display());
         let open_error = |reason: String| StoreError::Open {
             location: location.clone(),
@@ -49,18 +76,22 @@ impl SqliteStore {
         }
         if let Some(file) = path.ancestors().skip(1).find(|a| a.exists() && !a.is_dir()) {
             return Err(open_error(format!(
-                "{} is a file, not a directory; choose another location with --store",
+                "{} is a file, not a directory; choose another location",
                 file.display()
             )));
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                open_error(format!(
-                    "cannot create directory {}: {}; choose a writable location with --store",
-                    parent.display(),
-                    plain_io_error(&e)
-                ))
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| {
+                    open_error(format!(
+                        "cannot create directory {}: {}; choose a writable location",
+                        parent.display(),
+                        plain_io_error(&e)
+                    ))
+                })?;
         }
         match OpenOptions::new()
             .write(true)
@@ -70,9 +101,15 @@ impl SqliteStore {
         {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) if path.exists() => {
+                return Err(StoreError::ReadOnly {
+                    location,
+                    reason: plain_io_error(&e),
+                })
+            }
             Err(e) => {
                 return Err(open_error(format!(
-                    "cannot create the file: {}; choose a writable location with --store",
+                    "cannot create the file: {}; choose a writable location",
                     plain_io_error(&e)
                 )))
             }
@@ -113,6 +150,78 @@ impl SqliteStore {
             }
         }
         unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Opens an existing store without writing anything: read-only, or, when SQLite cannot even
+    /// create its shared-memory file beside it (a read-only directory or mount), as an
+    /// immutable file.
+    async fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let location = format!("sqlite://{}", path.display());
+        let mut last = None;
+        for immutable in [false, true] {
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .read_only(true)
+                .immutable(immutable)
+                .busy_timeout(Duration::from_secs(10));
+            let attempt = async {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?;
+                let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations")
+                    .fetch_all(&pool)
+                    .await?;
+                Ok::<_, sqlx::Error>((pool, applied))
+            }
+            .await;
+            match attempt {
+                Ok((pool, applied)) => {
+                    let supported = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+                    let found = applied.iter().map(|(v,)| *v).max().unwrap_or(0);
+                    if found > supported {
+                        return Err(StoreError::SchemaTooNew {
+                            location,
+                            found,
+                            supported,
+                        });
+                    }
+                    if found < supported {
+                        return Err(StoreError::Open {
+                            location,
+                            reason: "it is read-only and its schema is older than this program's; open it once with write access to upgrade it".into(),
+                        });
+                    }
+                    return Ok(Self {
+                        pool,
+                        path: path.to_owned(),
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(classify_open_error(
+            &location,
+            &last.expect("two attempts were made"),
+        ))
+    }
+
+    /// A warning when others can read the store (or its journal), which holds secrets.
+    #[must_use]
+    pub fn permission_warning(&self) -> Option<String> {
+        let open: Vec<String> = store_files(&self.path)
+            .into_iter()
+            .filter_map(|f| {
+                let mode = std::fs::metadata(&f).ok()?.permissions().mode() & 0o777;
+                (mode & 0o077 != 0).then(|| format!("{} is mode {mode:o}", f.display()))
+            })
+            .collect();
+        (!open.is_empty()).then(|| {
+            format!(
+                "{}: others can read the consumer secrets and tokens in it; make it 0600 (chmod 600)",
+                open.join(", ")
+            )
+        })
     }
 
     /// The file this store lives in.
@@ -208,7 +317,36 @@ impl SqliteStore {
     }
 }
 
-/// An I/O error without the OS error number noise: "Not a directory", "Permission denied".
+/// The store file and the WAL files beside it.
+fn store_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let f = PathBuf::from(name);
+        if f.exists() {
+            files.push(f);
+        }
+    }
+    files
+}
+
+/// Makes the store's files 0600 when others could read them (a store created by an older
+/// version, a copy, a restored backup). Files we may not change are left alone (doctor warns).
+fn tighten(path: &Path) {
+    for file in store_files(path) {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0
+            && std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).is_ok()
+        {
+            tracing::info!(file = %file.display(), from = format!("{mode:o}"), "tightened the store's mode to 600");
+        }
+    }
+}
+
 /// Why one attempt to open failed: a raw database error (maybe "busy", worth a retry) or a
 /// verdict about the store itself.
 enum OpenFailure {
@@ -245,6 +383,7 @@ fn is_busy(e: &sqlx::Error) -> bool {
     }
 }
 
+/// An I/O error without the OS error number noise: "Not a directory", "Permission denied".
 fn plain_io_error(e: &std::io::Error) -> String {
     let text = e.to_string();
     text.split(" (os error").next().unwrap_or(&text).to_owned()
@@ -255,35 +394,67 @@ fn classify_open_error(location: &str, e: &sqlx::Error) -> StoreError {
     // SQLITE_NOTADB (26): the file exists but is not a database.
     let not_a_database = matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("26"))
         || text.contains("file is not a database");
+    // SQLITE_READONLY (8) and its extended codes; SQLITE_CANTOPEN (14) for a file that
+    // exists (its directory or mount is read-only, so the journal cannot be created).
+    let code = match e {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i32>().ok()),
+        _ => None,
+    };
+    let read_only = code.is_some_and(|c| c & 0xff == 8)
+        || (code.is_some_and(|c| c & 0xff == 14)
+            && Path::new(location.trim_start_matches("sqlite://")).exists());
     if not_a_database {
         StoreError::Corrupt {
             location: location.to_owned(),
             reason: "the file is not an SQLite database".to_owned(),
         }
+    } else if read_only {
+        StoreError::ReadOnly {
+            location: location.to_owned(),
+            reason: text,
+        }
     } else {
         StoreError::Open {
             location: location.to_owned(),
-            reason: format!(
-                "{text}; check the path and its permissions, or choose another with --store"
-            ),
+            reason: format!("{text}; check the path and its permissions, or choose another"),
         }
     }
+}
+
+/// SQLite serialises every write transaction (`BEGIN IMMEDIATE`): listings need nothing more.
+#[allow(clippy::unused_async)]
+async fn serialize_listings(
+    _tx: &mut Transaction<'static, Sqlite>,
+    _source: &crate::model::ProviderName,
+    _account: &crate::model::AccountUuid,
+) -> Result<(), StoreError> {
+    Ok(())
 }
 
 // In its own module so that the macro's imports do not collide with this file's.
 mod sql_impl {
     use sqlx::Sqlite;
 
-    super::impl_sql_store!(super::SqliteStore, Sqlite);
-}
+    // SQLite locks the whole database for a write transaction: no row lock clause.
+    super::impl_sql_store!(super::SqliteStore, Sqlite, "");
 
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
+    #[async_trait::async_trait]
+    impl Store for super::SqliteStore {
+        fn backend(&self) -> &'static str {
+            "sqlite"
+        }
 
-    fn location(&self) -> String {
-        format!("sqlite://{}", self.path.display())
+        fn location(&self) -> String {
+            format!("sqlite://{}", self.path.display())
+        }
+
+        async fn installation_id(&self) -> Result<String, StoreError> {
+            installation_id_of(&self.pool).await
+        }
+
+        fn warnings(&self) -> Vec<String> {
+            self.permission_warning().into_iter().collect()
+        }
     }
 }
 
@@ -293,7 +464,7 @@ mod tests {
 
     use super::*;
     use crate::model::Provider;
-    use crate::store::{ProviderStore, WriteOutcome};
+    use crate::store::{ProviderStore, Store, WriteOutcome};
 
     #[tokio::test]
     async fn creates_parent_directories_and_a_private_file() {
@@ -471,7 +642,8 @@ mod tests {
         assert!(matches!(err, StoreError::Open { .. }), "{err}");
         let text = err.to_string();
         assert!(
-            text.contains("file.txt is a file, not a directory") && text.contains("--store"),
+            text.contains("file.txt is a file, not a directory")
+                && text.contains("another location"),
             "{text}"
         );
         let err = SqliteStore::open(dir.path()).await.unwrap_err();

@@ -1,30 +1,49 @@
 //! The sync engine's view of Bitbucket, over the REST client: workspaces through
-//! `/2.0/user/workspaces` (never the retired cross-workspace listings), repositories per
-//! workspace with `role=member`, and repository webhooks.
+//! `/2.0/user/workspaces` (never the retired cross-workspace listings) or a fixed list,
+//! repositories per workspace with `role=member`, and repository webhooks.
 
 use async_trait::async_trait;
-use reqwest::Method;
-use url::Url;
 
-use super::remote::{
-    HookApi, HookRequest, RemoteError, RemoteErrorKind, RepositoryCatalogue, WorkspaceRef,
-};
-use super::wire::{HookBody, WireRepository, WorkspaceAccess, REPOSITORY_FIELDS, WORKSPACE_FIELDS};
-use super::Hook;
-use crate::api::{ApiClient, PageQuery};
-use crate::model::Repository;
+use super::remote::{HookApi, RemoteError, RemoteErrorKind, RepositoryCatalogue, WorkspaceRef};
+use crate::api::hooks::{Hook, HookRequest};
+use crate::api::repositories::{ListRepositories, RepositoryListing};
+use crate::api::{ApiClient, ApiError, AuthErrorKind};
+use crate::model::HookUuid;
+
+/// Which workspaces a sync lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkspaceScope {
+    /// Every workspace the credentials' account belongs to (`/2.0/user/workspaces`).
+    Memberships,
+    /// Exactly these (credentials bound to one workspace, which Bitbucket does not let list
+    /// memberships).
+    Fixed(Vec<String>),
+}
 
 /// Bitbucket Cloud through an [`ApiClient`].
 #[derive(Clone, Debug)]
 pub struct BitbucketRepos {
     api: ApiClient,
+    scope: WorkspaceScope,
 }
 
 impl BitbucketRepos {
-    /// Uses `api` (its token decides whose repositories are listed).
+    /// Uses `api` (its credentials decide whose repositories are listed), listing every
+    /// workspace the account belongs to.
     #[must_use]
     pub fn new(api: ApiClient) -> Self {
-        Self { api }
+        Self {
+            api,
+            scope: WorkspaceScope::Memberships,
+        }
+    }
+
+    /// Lists only `scope`'s workspaces.
+    #[must_use]
+    pub fn with_scope(mut self, scope: WorkspaceScope) -> Self {
+        self.scope = scope;
+        self
     }
 
     /// The underlying client (for its metrics).
@@ -32,75 +51,58 @@ impl BitbucketRepos {
     pub fn api(&self) -> &ApiClient {
         &self.api
     }
+}
 
-    fn hooks_url(&self, full_name: &str, uuid: Option<&str>) -> Result<Url, RemoteError> {
-        let (workspace, slug) = full_name.split_once('/').ok_or_else(|| {
-            RemoteError::new(
-                RemoteErrorKind::Other,
-                format!("`{full_name}` is not a repository full name (workspace/slug)"),
-            )
-        })?;
-        let mut segments = vec!["repositories", workspace, slug, "hooks"];
-        segments.extend(uuid);
-        Ok(self.api.url(&segments))
+impl From<ApiError> for RemoteError {
+    fn from(e: ApiError) -> Self {
+        let kind = match &e {
+            ApiError::Forbidden { .. } => RemoteErrorKind::PermissionDenied,
+            ApiError::MissingScopes { .. } => RemoteErrorKind::MissingScopes,
+            ApiError::NotFound { .. } => RemoteErrorKind::NotFound,
+            ApiError::RateLimited { .. } | ApiError::Deadline(_) => RemoteErrorKind::RateLimited,
+            ApiError::Unauthorized { .. } => RemoteErrorKind::Unauthorized,
+            ApiError::Credentials(c) if c.kind() == AuthErrorKind::Reauthorize => {
+                RemoteErrorKind::Unauthorized
+            }
+            ApiError::Retired { .. } => RemoteErrorKind::Retired,
+            _ => RemoteErrorKind::Other,
+        };
+        RemoteError::new(kind, e.to_string())
     }
 }
 
 #[async_trait]
 impl RepositoryCatalogue for BitbucketRepos {
     async fn workspaces(&self) -> Result<Vec<WorkspaceRef>, RemoteError> {
-        let query = PageQuery {
-            pagelen: Some(100),
-            fields: Some(WORKSPACE_FIELDS),
-            ..PageQuery::default()
-        };
-        let access: Vec<WorkspaceAccess> = self
-            .api
-            .all_pages(
-                self.api.url(&["user", "workspaces"]),
-                &query,
-                |w: &WorkspaceAccess| w.slug().to_owned(),
-            )
-            .await?;
-        Ok(access.into_iter().map(WorkspaceRef::from).collect())
+        match &self.scope {
+            WorkspaceScope::Memberships => Ok(self
+                .api
+                .workspaces()
+                .mine()
+                .await?
+                .into_iter()
+                .map(|w| WorkspaceRef::new(w.slug(), w.uuid().map(str::to_owned)))
+                .collect()),
+            WorkspaceScope::Fixed(slugs) => Ok(slugs
+                .iter()
+                .map(|s| WorkspaceRef::new(s.clone(), None))
+                .collect()),
+        }
     }
 
-    async fn repositories(&self, workspace: &str) -> Result<Vec<Repository>, RemoteError> {
-        let query = PageQuery {
-            pagelen: Some(100),
-            fields: Some(REPOSITORY_FIELDS),
-            // Bitbucket's order is not stable across pages; ask one explicitly (and dedupe).
-            sort: Some("-updated_on"),
-            role: Some("member"),
-            ..PageQuery::default()
-        };
-        let wire: Vec<WireRepository> = self
+    async fn repositories(&self, workspace: &str) -> Result<RepositoryListing, RemoteError> {
+        Ok(self
             .api
-            .all_pages(
-                self.api.url(&["repositories", workspace]),
-                &query,
-                |r: &WireRepository| r.uuid.clone(),
-            )
-            .await?;
-        wire.into_iter()
-            .map(WireRepository::into_repository)
-            .collect()
+            .repositories()
+            .list(workspace, &ListRepositories::default())
+            .await?)
     }
 }
 
 #[async_trait]
 impl HookApi for BitbucketRepos {
     async fn hooks(&self, full_name: &str) -> Result<Vec<Hook>, RemoteError> {
-        let query = PageQuery {
-            pagelen: Some(100),
-            ..PageQuery::default()
-        };
-        Ok(self
-            .api
-            .all_pages(self.hooks_url(full_name, None)?, &query, |h: &Hook| {
-                h.uuid.clone()
-            })
-            .await?)
+        Ok(self.api.hooks(full_name)?.list().await?)
     }
 
     async fn create_hook(
@@ -108,36 +110,19 @@ impl HookApi for BitbucketRepos {
         full_name: &str,
         hook: &HookRequest<'_>,
     ) -> Result<Hook, RemoteError> {
-        Ok(self
-            .api
-            .send_json(
-                Method::POST,
-                self.hooks_url(full_name, None)?,
-                &HookBody::from(hook),
-            )
-            .await?)
+        Ok(self.api.hooks(full_name)?.create(hook).await?)
     }
 
     async fn update_hook(
         &self,
         full_name: &str,
-        uuid: &str,
+        uuid: &HookUuid,
         hook: &HookRequest<'_>,
     ) -> Result<Hook, RemoteError> {
-        Ok(self
-            .api
-            .send_json(
-                Method::PUT,
-                self.hooks_url(full_name, Some(uuid))?,
-                &HookBody::from(hook),
-            )
-            .await?)
+        Ok(self.api.hooks(full_name)?.update(uuid, hook).await?)
     }
 
-    async fn delete_hook(&self, full_name: &str, uuid: &str) -> Result<(), RemoteError> {
-        Ok(self
-            .api
-            .delete(self.hooks_url(full_name, Some(uuid))?)
-            .await?)
+    async fn delete_hook(&self, full_name: &str, uuid: &HookUuid) -> Result<(), RemoteError> {
+        Ok(self.api.hooks(full_name)?.delete(uuid).await?)
     }
 }

@@ -11,12 +11,13 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use thiserror::Error;
 
-use super::remote::{RemoteError, RepositoryCatalogue, WorkspaceRef};
+use super::remote::{RemoteError, RemoteErrorKind, RepositoryCatalogue, WorkspaceRef};
 use crate::model::{AccountUuid, ProviderName};
 use crate::store::{ListingChanges, RepoStore, StoreError, WorkspaceListing};
 
 /// How a crawl runs.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct CrawlOptions {
     /// Only this workspace (its slug), as `--workspace`.
     pub workspace: Option<String>,
@@ -24,6 +25,28 @@ pub struct CrawlOptions {
     pub concurrency: usize,
     /// Fetch and report, write nothing.
     pub dry_run: bool,
+}
+
+impl CrawlOptions {
+    /// Every workspace, 3 at a time, written.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only `workspace` (its slug).
+    #[must_use]
+    pub fn workspace(mut self, workspace: Option<String>) -> Self {
+        self.workspace = workspace;
+        self
+    }
+
+    /// Fetch and report; write nothing.
+    #[must_use]
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
 }
 
 impl Default for CrawlOptions {
@@ -46,6 +69,8 @@ pub trait SyncObserver: Send + Sync {
     fn workspace_failed(&self, _slug: &str, _error: &RemoteError) {}
     /// Everything is fetched; the single write comes next.
     fn before_write(&self) {}
+    /// Webhook reconciliation starts on `tracked` repositories.
+    fn hooks_started(&self, _tracked: usize) {}
     /// A tracked repository's webhook was reconciled.
     fn hook_reconciled(&self, _full_name: &str) {}
 }
@@ -77,6 +102,7 @@ pub enum WorkspaceResult {
 
 /// The outcome of a crawl.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CrawlReport {
     /// One entry per workspace, by slug.
     pub workspaces: Vec<WorkspaceResult>,
@@ -152,7 +178,10 @@ pub async fn crawl(
 
     let fetched: Vec<(String, Result<Vec<_>, RemoteError>)> = stream::iter(workspaces)
         .map(|w| async move {
-            let result = api.repositories(&w.slug).await;
+            let result = api
+                .repositories(&w.slug)
+                .await
+                .and_then(|listing| once_each(listing.repositories));
             match &result {
                 Ok(repos) => observer.workspace_fetched(&w.slug, repos.len()),
                 Err(e) => observer.workspace_failed(&w.slug, e),
@@ -168,20 +197,12 @@ pub async fn crawl(
     for (slug, result) in fetched {
         match result {
             Ok(repositories) => {
-                let mut uuids = BTreeSet::new();
-                let repositories: Vec<_> = repositories
-                    .into_iter()
-                    .filter(|r| uuids.insert(r.uuid.clone()))
-                    .collect();
                 report.repositories += repositories.len();
                 report.workspaces.push(WorkspaceResult::Listed {
                     slug: slug.clone(),
                     repositories: repositories.len(),
                 });
-                listings.push(WorkspaceListing {
-                    workspace: slug,
-                    repositories,
-                });
+                listings.push(WorkspaceListing::new(slug, repositories));
             }
             Err(error) => report
                 .workspaces
@@ -196,6 +217,35 @@ pub async fn crawl(
             .await?;
     }
     Ok(report)
+}
+
+/// `repositories` with exact repeats dropped (listings can repeat an item while paging). Two
+/// different repositories under one uuid make the listing unusable: it must not replace the
+/// stored one (it would mark every other repository gone).
+fn once_each(
+    repositories: Vec<crate::model::Repository>,
+) -> Result<Vec<crate::model::Repository>, RemoteError> {
+    let mut names = std::collections::BTreeMap::new();
+    let mut kept = Vec::with_capacity(repositories.len());
+    for repo in repositories {
+        match names.get(&repo.uuid) {
+            Some(name) if *name == repo.full_name => {}
+            Some(name) => {
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Other,
+                    format!(
+                        "malformed listing: repositories {name} and {} share the uuid {}; the previous list is kept",
+                        repo.full_name, repo.uuid
+                    ),
+                ))
+            }
+            None => {
+                names.insert(repo.uuid.clone(), repo.full_name.clone());
+                kept.push(repo);
+            }
+        }
+    }
+    Ok(kept)
 }
 
 fn slug_of(result: &WorkspaceResult) -> &str {

@@ -1,126 +1,18 @@
-//! Engine tests against an in-memory fake of the two Bitbucket traits.
-#![cfg(test)]
+//! Engine tests against the in-memory fake of the two Bitbucket traits.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use async_trait::async_trait;
 use futures::FutureExt;
-use url::Url;
 
 use super::*;
-use crate::model::{AccountUuid, Provider, ProviderName, RepoUuid, Repository, Source};
+use crate::api::hooks::Hook;
+use crate::model::{
+    AccountUuid, HookEvents, HookUuid, Provider, ProviderName, RepoUuid, Repository, ServiceUrl,
+    Source,
+};
 use crate::store::{MemoryStore, ProviderStore, RepoStore, SourceStore, WriteOutcome};
-
-#[derive(Default)]
-struct Fake {
-    workspaces: Vec<WorkspaceRef>,
-    repos: BTreeMap<String, Result<Vec<Repository>, RemoteError>>,
-    hooks: Mutex<BTreeMap<String, Vec<Hook>>>,
-    hook_errors: Mutex<BTreeMap<String, RemoteError>>,
-    writes: AtomicUsize,
-    next_id: AtomicUsize,
-    /// Fail with RateLimited after this many hook calls (reads and writes).
-    budget: Option<usize>,
-    calls: AtomicUsize,
-}
-
-impl Fake {
-    fn spend(&self, full_name: &str) -> Result<(), RemoteError> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.budget.is_some_and(|b| n >= b) {
-            return Err(RemoteError::new(
-                RemoteErrorKind::RateLimited,
-                "rate limited",
-            ));
-        }
-        match self.hook_errors.lock().unwrap().get(full_name) {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
-        }
-    }
-}
-
-#[async_trait]
-impl RepositoryCatalogue for Fake {
-    async fn workspaces(&self) -> Result<Vec<WorkspaceRef>, RemoteError> {
-        Ok(self.workspaces.clone())
-    }
-    async fn repositories(&self, workspace: &str) -> Result<Vec<Repository>, RemoteError> {
-        self.repos.get(workspace).cloned().unwrap_or(Ok(vec![]))
-    }
-}
-
-#[async_trait]
-impl HookApi for Fake {
-    async fn hooks(&self, full_name: &str) -> Result<Vec<Hook>, RemoteError> {
-        self.spend(full_name)?;
-        Ok(self
-            .hooks
-            .lock()
-            .unwrap()
-            .get(full_name)
-            .cloned()
-            .unwrap_or_default())
-    }
-    async fn create_hook(
-        &self,
-        full_name: &str,
-        hook: &HookRequest<'_>,
-    ) -> Result<Hook, RemoteError> {
-        self.spend(full_name)?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        let n = self.next_id.fetch_add(1, Ordering::SeqCst);
-        let created = Hook {
-            uuid: format!("{{hook-{n}}}"),
-            url: hook.url.to_owned(),
-            description: Some(hook.description.to_owned()),
-            active: hook.active,
-            events: hook.events.clone(),
-            secret_set: hook.secret.is_some(),
-            created_at: chrono::DateTime::from_timestamp(1_000 + n as i64, 0),
-        };
-        self.hooks
-            .lock()
-            .unwrap()
-            .entry(full_name.into())
-            .or_default()
-            .push(created.clone());
-        Ok(created)
-    }
-    async fn update_hook(
-        &self,
-        full_name: &str,
-        uuid: &str,
-        hook: &HookRequest<'_>,
-    ) -> Result<Hook, RemoteError> {
-        self.spend(full_name)?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        let mut all = self.hooks.lock().unwrap();
-        let h = all
-            .get_mut(full_name)
-            .and_then(|hs| hs.iter_mut().find(|h| h.uuid == uuid))
-            .ok_or_else(|| RemoteError::new(RemoteErrorKind::NotFound, "no such hook"))?;
-        h.events = hook.events.clone();
-        h.active = hook.active;
-        // Omitting the secret keeps it, as Bitbucket does.
-        h.secret_set = h.secret_set || hook.secret.is_some();
-        Ok(h.clone())
-    }
-    async fn delete_hook(&self, full_name: &str, uuid: &str) -> Result<(), RemoteError> {
-        self.spend(full_name)?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        let mut all = self.hooks.lock().unwrap();
-        let hs = all.entry(full_name.into()).or_default();
-        let before = hs.len();
-        hs.retain(|h| h.uuid != uuid);
-        if hs.len() == before {
-            return Err(RemoteError::new(RemoteErrorKind::NotFound, "no such hook"));
-        }
-        Ok(())
-    }
-}
+use crate::testing::FakeBitbucket;
 
 fn bb() -> ProviderName {
     "bitbucket.org".parse().unwrap()
@@ -131,25 +23,23 @@ fn me() -> AccountUuid {
 }
 
 fn repo(ws: &str, slug: &str, n: u32) -> Repository {
-    Repository {
-        uuid: format!("{{{n:08x}-0000-4000-8000-000000000000}}")
+    let mut repo = Repository::new(
+        format!("{{{n:08x}-0000-4000-8000-000000000000}}")
             .parse::<RepoUuid>()
             .unwrap(),
-        full_name: format!("{ws}/{slug}"),
-        workspace: ws.into(),
-        name: slug.into(),
-        is_private: true,
-        main_branch: Some("main".into()),
-        html_url: None,
-        updated_on: None,
-    }
+        format!("{ws}/{slug}"),
+    );
+    repo.is_private = true;
+    repo.main_branch = Some("main".into());
+    repo
 }
 
-fn ws(slug: &str) -> WorkspaceRef {
-    WorkspaceRef {
-        slug: slug.into(),
-        uuid: None,
+fn fake(workspaces: &[&str]) -> FakeBitbucket {
+    let fake = FakeBitbucket::new();
+    for w in workspaces {
+        fake.add_workspace(w);
     }
+    fake
 }
 
 async fn store() -> MemoryStore {
@@ -159,12 +49,12 @@ async fn store() -> MemoryStore {
         store.create_provider(&p).await.unwrap(),
         WriteOutcome::Created
     );
-    let source = Source {
-        provider: p.name.clone(),
-        display_name: "Bitbucket Cloud".parse().unwrap(),
-        kind: p.kind,
-        api_url: p.api_url.clone(),
-    };
+    let source = Source::new(
+        p.name.clone(),
+        "Bitbucket Cloud".parse().unwrap(),
+        p.kind,
+        p.api_url.clone(),
+    );
     assert_eq!(
         store.create_source(&source).await.unwrap(),
         WriteOutcome::Created
@@ -182,20 +72,16 @@ fn live(repos: &[crate::store::StoredRepository]) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn crawl_records_every_workspace_and_dedupes() {
-    let mut fake = Fake {
-        workspaces: vec![ws("beta"), ws("acme"), ws("empty"), ws("acme")],
-        ..Fake::default()
-    };
-    fake.repos.insert(
-        "acme".into(),
+    let fake = fake(&["beta", "acme", "empty", "acme"]);
+    fake.set_repositories(
+        "acme",
         Ok(vec![
             repo("acme", "a", 1),
             repo("acme", "b", 2),
             repo("acme", "a", 1),
         ]),
     );
-    fake.repos
-        .insert("beta".into(), Ok(vec![repo("beta", "x", 3)]));
+    fake.set_repositories("beta", Ok(vec![repo("beta", "x", 3)]));
     let store = store().await;
     let report = crawl(
         &fake,
@@ -226,14 +112,9 @@ async fn crawl_records_every_workspace_and_dedupes() {
 
 #[tokio::test]
 async fn a_failed_workspace_keeps_its_previous_list() {
-    let mut fake = Fake {
-        workspaces: vec![ws("acme"), ws("beta")],
-        ..Fake::default()
-    };
-    fake.repos
-        .insert("acme".into(), Ok(vec![repo("acme", "a", 1)]));
-    fake.repos
-        .insert("beta".into(), Ok(vec![repo("beta", "x", 3)]));
+    let fake = fake(&["acme", "beta"]);
+    fake.set_repositories("acme", Ok(vec![repo("acme", "a", 1)]));
+    fake.set_repositories("beta", Ok(vec![repo("beta", "x", 3)]));
     let store = store().await;
     let _ = crawl(
         &fake,
@@ -246,14 +127,14 @@ async fn a_failed_workspace_keeps_its_previous_list() {
     .await
     .unwrap();
 
-    fake.repos.insert(
-        "acme".into(),
+    fake.set_repositories(
+        "acme",
         Err(RemoteError::new(
             RemoteErrorKind::Other,
             "HTTP 500 after 6 attempts",
         )),
     );
-    fake.repos.insert("beta".into(), Ok(vec![]));
+    fake.set_repositories("beta", Ok(vec![]));
     let report = crawl(
         &fake,
         &store,
@@ -273,27 +154,16 @@ async fn a_failed_workspace_keeps_its_previous_list() {
 
 #[tokio::test]
 async fn workspace_filter_and_unknown_workspace() {
-    let mut fake = Fake {
-        workspaces: vec![ws("acme"), ws("beta")],
-        ..Fake::default()
-    };
-    fake.repos
-        .insert("acme".into(), Ok(vec![repo("acme", "a", 1)]));
-    fake.repos
-        .insert("beta".into(), Ok(vec![repo("beta", "x", 3)]));
+    let fake = fake(&["acme", "beta"]);
+    fake.set_repositories("acme", Ok(vec![repo("acme", "a", 1)]));
+    fake.set_repositories("beta", Ok(vec![repo("beta", "x", 3)]));
     let store = store().await;
-    let only = CrawlOptions {
-        workspace: Some("beta".into()),
-        ..CrawlOptions::default()
-    };
+    let only = CrawlOptions::new().workspace(Some("beta".into()));
     let report = crawl(&fake, &store, &bb(), &me(), &only, &Quiet)
         .await
         .unwrap();
     assert_eq!(report.repositories, 1);
-    let wrong = CrawlOptions {
-        workspace: Some("gamma".into()),
-        ..CrawlOptions::default()
-    };
+    let wrong = CrawlOptions::new().workspace(Some("gamma".into()));
     let err = crawl(&fake, &store, &bb(), &me(), &wrong, &Quiet)
         .await
         .unwrap_err();
@@ -311,12 +181,8 @@ async fn dry_run_and_crash_before_write_leave_the_store_untouched() {
             panic!("simulated crash between fetch and write");
         }
     }
-    let mut fake = Fake {
-        workspaces: vec![ws("acme")],
-        ..Fake::default()
-    };
-    fake.repos
-        .insert("acme".into(), Ok(vec![repo("acme", "a", 1)]));
+    let fake = fake(&["acme"]);
+    fake.set_repositories("acme", Ok(vec![repo("acme", "a", 1)]));
     let store = store().await;
     let _ = crawl(
         &fake,
@@ -328,13 +194,9 @@ async fn dry_run_and_crash_before_write_leave_the_store_untouched() {
     )
     .await
     .unwrap();
-    fake.repos
-        .insert("acme".into(), Ok(vec![repo("acme", "z", 9)]));
+    fake.set_repositories("acme", Ok(vec![repo("acme", "z", 9)]));
 
-    let dry = CrawlOptions {
-        dry_run: true,
-        ..CrawlOptions::default()
-    };
+    let dry = CrawlOptions::new().dry_run(true);
     let report = crawl(&fake, &store, &bb(), &me(), &dry, &Quiet)
         .await
         .unwrap();
@@ -354,11 +216,20 @@ async fn dry_run_and_crash_before_write_leave_the_store_untouched() {
     assert_eq!(live(&stored), BTreeSet::from(["acme/a".to_owned()]));
 }
 
+fn marker() -> HookMarker {
+    HookMarker::new("test-installation")
+}
+
 fn desired() -> DesiredHook {
     DesiredHook::new(
-        Url::parse("https://g.example/hooks/bitbucket").unwrap(),
-        ["repo:push".to_owned()],
+        ServiceUrl::parse("hooks URL", "https://g.example/hooks/bitbucket").unwrap(),
+        HookEvents::push(),
+        marker(),
     )
+}
+
+fn leases() -> HookLeases {
+    HookLeases::new()
 }
 
 async fn tracked_store(names: &[(&str, u32)]) -> MemoryStore {
@@ -376,9 +247,9 @@ async fn tracked_store(names: &[(&str, u32)]) -> MemoryStore {
 
 #[tokio::test]
 async fn reconcile_creates_once_then_makes_zero_writes() {
-    let fake = Fake::default();
+    let fake = FakeBitbucket::new();
     let store = tracked_store(&[("acme/a", 1), ("acme/b", 2)]).await;
-    let first = reconcile_all(&fake, &store, &bb(), &desired(), &Quiet)
+    let first = reconcile_all(&fake, &store, &bb(), &desired(), &leases(), &Quiet)
         .await
         .unwrap();
     assert_eq!((first.created, first.writes), (2, 2));
@@ -388,36 +259,40 @@ async fn reconcile_creates_once_then_makes_zero_writes() {
         .expose_secret()
         .len()
         == 48)));
-    let before = fake.writes.load(Ordering::SeqCst);
-    let second = reconcile_all(&fake, &store, &bb(), &desired(), &Quiet)
+    let before = fake.hook_writes();
+    let second = reconcile_all(&fake, &store, &bb(), &desired(), &leases(), &Quiet)
         .await
         .unwrap();
     assert_eq!((second.unchanged, second.writes), (2, 0), "{second:?}");
-    assert_eq!(fake.writes.load(Ordering::SeqCst), before);
+    assert_eq!(fake.hook_writes(), before);
 }
 
 #[tokio::test]
 async fn reconcile_deletes_duplicates_updates_events_and_leaves_foreign_hooks() {
-    let fake = Fake::default();
+    let fake = FakeBitbucket::new();
     let store = tracked_store(&[("acme/a", 1)]).await;
-    let _ = reconcile_all(&fake, &store, &bb(), &desired(), &Quiet)
+    let _ = reconcile_all(&fake, &store, &bb(), &desired(), &leases(), &Quiet)
         .await
         .unwrap();
+    let copy_uuid: HookUuid = "{c0c0c0c0-0000-4000-8000-000000000000}".parse().unwrap();
+    let foreign_uuid: HookUuid = "{f0f0f0f0-0000-4000-8000-000000000000}".parse().unwrap();
     {
-        let mut hooks = fake.hooks.lock().unwrap();
-        let list = hooks.get_mut("acme/a").unwrap();
+        let mut list = fake.hooks_of("acme/a");
         let mut copy = list[0].clone();
-        copy.uuid = "{copy}".into();
+        copy.uuid = copy_uuid.clone();
         copy.created_at = chrono::DateTime::from_timestamp(99_999, 0);
         list.push(copy);
-        list[0].events.push("issue:created".into());
-        list.push(Hook {
-            uuid: "{foreign}".into(),
-            url: "https://ci.example/x".into(),
-            ..list[0].clone()
-        });
+        list[0].events.push("repo:fork".into());
+        let mut foreign = Hook::new(
+            foreign_uuid.clone(),
+            "https://ci.example/x",
+            vec!["repo:push".into()],
+        );
+        foreign.description = Some("CI".into());
+        list.push(foreign);
+        fake.set_hooks("acme/a", list);
     }
-    let summary = reconcile_all(&fake, &store, &bb(), &desired(), &Quiet)
+    let summary = reconcile_all(&fake, &store, &bb(), &desired(), &leases(), &Quiet)
         .await
         .unwrap();
     assert_eq!(
@@ -425,25 +300,27 @@ async fn reconcile_deletes_duplicates_updates_events_and_leaves_foreign_hooks() 
         (1, 1, 2),
         "{summary:?}"
     );
-    let hooks = fake.hooks.lock().unwrap()["acme/a"].clone();
-    let uuids: Vec<_> = hooks.iter().map(|h| h.uuid.as_str()).collect();
-    assert_eq!(uuids, ["{hook-0}", "{foreign}"]);
+    let hooks = fake.hooks_of("acme/a");
+    let uuids: Vec<_> = hooks.iter().map(|h| h.uuid.clone()).collect();
+    assert_eq!(uuids.len(), 2);
+    assert_ne!(uuids[0], copy_uuid);
+    assert_eq!(uuids[1], foreign_uuid);
     assert_eq!(hooks[0].events, ["repo:push"]);
 }
 
 #[tokio::test]
 async fn permission_errors_warn_and_rate_limits_resume_where_they_stopped() {
-    let mut fake = Fake::default();
-    fake.hook_errors.lock().unwrap().insert(
-        "acme/a".into(),
-        RemoteError::new(
+    let fake = FakeBitbucket::new();
+    fake.fail_hooks(
+        "acme/a",
+        Some(RemoteError::new(
             RemoteErrorKind::PermissionDenied,
             "you need admin permission on acme/a",
-        ),
+        )),
     );
-    fake.budget = Some(3); // b: read + create = 2 calls, c: read = 3rd call, then out
+    fake.set_budget(Some(3)); // a: read (refused), b: read + create, then out
     let store = tracked_store(&[("acme/a", 1), ("acme/b", 2), ("acme/c", 3), ("acme/d", 4)]).await;
-    let first = reconcile_all(&fake, &store, &bb(), &desired(), &Quiet)
+    let first = reconcile_all(&fake, &store, &bb(), &desired(), &leases(), &Quiet)
         .await
         .unwrap();
     assert_eq!(first.warnings.len(), 1, "{first:?}");
@@ -456,8 +333,7 @@ async fn permission_errors_warn_and_rate_limits_resume_where_they_stopped() {
     assert_eq!(first.stopped_by.unwrap().kind, RemoteErrorKind::RateLimited);
 
     // The budget is back: the repositories never checked come first.
-    fake.budget = None;
-    fake.calls.store(0, Ordering::SeqCst);
+    fake.set_budget(None);
     let order = Mutex::new(Vec::new());
     struct Record<'a>(&'a Mutex<Vec<String>>);
     impl SyncObserver for Record<'_> {
@@ -465,7 +341,7 @@ async fn permission_errors_warn_and_rate_limits_resume_where_they_stopped() {
             self.0.lock().unwrap().push(name.to_owned());
         }
     }
-    let second = reconcile_all(&fake, &store, &bb(), &desired(), &Record(&order))
+    let second = reconcile_all(&fake, &store, &bb(), &desired(), &leases(), &Record(&order))
         .await
         .unwrap();
     assert_eq!(second.created, 2, "{second:?}");
@@ -477,23 +353,153 @@ async fn permission_errors_warn_and_rate_limits_resume_where_they_stopped() {
 
 #[tokio::test]
 async fn untrack_removes_our_hook_and_keeps_tracking_if_bitbucket_refuses() {
-    let fake = Fake::default();
+    let fake = FakeBitbucket::new();
     let store = tracked_store(&[("acme/a", 1)]).await;
-    let _ = reconcile_all(&fake, &store, &bb(), &desired(), &Quiet)
+    let _ = reconcile_all(&fake, &store, &bb(), &desired(), &leases(), &Quiet)
         .await
         .unwrap();
     let uuid = repo("acme", "a", 1).uuid;
 
-    fake.hook_errors.lock().unwrap().insert(
-        "acme/a".into(),
-        RemoteError::new(RemoteErrorKind::Other, "HTTP 503"),
+    fake.fail_hooks(
+        "acme/a",
+        Some(RemoteError::new(RemoteErrorKind::Other, "HTTP 503")),
     );
-    assert!(untrack(&fake, &store, &bb(), &uuid, false).await.is_err());
+    assert!(
+        untrack(&fake, &store, &bb(), &uuid, &marker(), false, &leases())
+            .await
+            .is_err()
+    );
     assert_eq!(store.tracked(&bb()).await.unwrap().len(), 1);
 
-    fake.hook_errors.lock().unwrap().clear();
-    assert!(untrack(&fake, &store, &bb(), &uuid, false).await.unwrap());
-    assert!(fake.hooks.lock().unwrap()["acme/a"].is_empty());
+    fake.fail_hooks("acme/a", None);
+    assert!(
+        untrack(&fake, &store, &bb(), &uuid, &marker(), false, &leases())
+            .await
+            .unwrap()
+    );
+    assert!(fake.hooks_of("acme/a").is_empty());
     assert!(store.tracked(&bb()).await.unwrap().is_empty());
-    assert!(!untrack(&fake, &store, &bb(), &uuid, false).await.unwrap());
+    assert!(
+        !untrack(&fake, &store, &bb(), &uuid, &marker(), false, &leases())
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_changed_url_moves_our_hook_and_untrack_removes_every_copy_of_ours() {
+    // Issue 9, finding 9: sync with …/h, then …/other, then …/h left hooks at both URLs.
+    let fake = FakeBitbucket::new();
+    let store = tracked_store(&[("acme/a", 1)]).await;
+    let at = |url: &str| {
+        DesiredHook::new(
+            ServiceUrl::parse("hooks URL", url).unwrap(),
+            HookEvents::push(),
+            marker(),
+        )
+    };
+    for url in [
+        "https://g.example/h",
+        "https://g.example/other",
+        "https://g.example/h",
+    ] {
+        let summary = reconcile_all(&fake, &store, &bb(), &at(url), &leases(), &Quiet)
+            .await
+            .unwrap();
+        assert!(summary.complete(), "{summary:?}");
+        let hooks = fake.hooks_of("acme/a");
+        assert_eq!(hooks.len(), 1, "{hooks:?}");
+        assert_eq!(hooks[0].url, url);
+    }
+    // A stray copy of ours (say, from a crashed run) is removed by untrack too.
+    let mut list = fake.hooks_of("acme/a");
+    let mut stray = list[0].clone();
+    stray.uuid = "{5a5a5a5a-0000-4000-8000-000000000000}".parse().unwrap();
+    stray.url = "https://g.example/old".into();
+    list.push(stray);
+    fake.set_hooks("acme/a", list);
+    let uuid = repo("acme", "a", 1).uuid;
+    assert!(
+        untrack(&fake, &store, &bb(), &uuid, &marker(), false, &leases())
+            .await
+            .unwrap()
+    );
+    assert!(fake.hooks_of("acme/a").is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_runs_never_duplicate_a_hook() {
+    let fake = std::sync::Arc::new(FakeBitbucket::new());
+    let store =
+        std::sync::Arc::new(tracked_store(&[("acme/a", 1), ("acme/b", 2), ("acme/c", 3)]).await);
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let (fake, store) = (fake.clone(), store.clone());
+            tokio::spawn(async move {
+                reconcile_all(
+                    &*fake,
+                    &*store,
+                    &bb(),
+                    &desired(),
+                    &HookLeases::new(),
+                    &Quiet,
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    for run in futures::future::join_all(runs).await {
+        let summary = run.unwrap();
+        assert!(summary.failed.is_empty(), "{summary:?}");
+    }
+    for name in ["acme/a", "acme/b", "acme/c"] {
+        assert_eq!(fake.hooks_of(name).len(), 1, "{name}");
+    }
+    // A later run finds every hook as desired.
+    let after = reconcile_all(&*fake, &*store, &bb(), &desired(), &leases(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!((after.unchanged, after.writes), (3, 0), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_listing_with_one_uuid_for_two_repositories_keeps_the_previous_list() {
+    // Issue 9, finding 20: "2 listed … 250 gone", exit 0.
+    let fake = fake(&["acme"]);
+    let good: Vec<_> = (1..=5).map(|n| repo("acme", &format!("r{n}"), n)).collect();
+    fake.set_repositories("acme", Ok(good));
+    let store = store().await;
+    let _ = crawl(
+        &fake,
+        &store,
+        &bb(),
+        &me(),
+        &CrawlOptions::default(),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    let mut bad: Vec<_> = (1..=5).map(|n| repo("acme", &format!("r{n}"), 1)).collect();
+    bad.truncate(5);
+    fake.set_repositories("acme", Ok(bad));
+    let report = crawl(
+        &fake,
+        &store,
+        &bb(),
+        &me(),
+        &CrawlOptions::default(),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    let failures: Vec<_> = report
+        .failures()
+        .map(|(s, e)| (s.to_owned(), e.message.clone()))
+        .collect();
+    assert_eq!(failures.len(), 1, "{report:?}");
+    assert!(failures[0].1.contains("share the uuid"), "{failures:?}");
+    assert_eq!(report.changes.gone, 0);
+    let stored = store.repositories(&bb(), None).await.unwrap();
+    assert_eq!(live(&stored).len(), 5);
 }

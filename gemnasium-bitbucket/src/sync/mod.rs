@@ -2,33 +2,34 @@
 //! on tracked repositories, and authenticating webhook deliveries.
 //!
 //! The engine talks to Bitbucket through two narrow traits, [`RepositoryCatalogue`] and
-//! [`HookApi`], so it can be tested against fakes.
+//! [`HookApi`], so it can be tested against fakes; [`BitbucketRepos`] implements both over the
+//! REST client.
 
 mod bitbucket;
 mod crawl;
+#[cfg(all(test, feature = "testing"))]
 mod engine_tests;
 mod event;
 mod hook_plan;
 mod remote;
 mod signature;
 mod webhooks;
-mod wire;
 
-pub use self::bitbucket::BitbucketRepos;
+pub use self::bitbucket::{BitbucketRepos, WorkspaceScope};
 pub use self::crawl::{
     crawl, CrawlError, CrawlOptions, CrawlReport, Quiet, SyncObserver, WorkspaceResult,
 };
-pub use self::event::{EventError, EventPayload, RefChange, RefState, RepositoryRef, WebhookEvent};
+pub use self::event::{
+    Actor, EventError, EventPayload, RefChange, RefState, RepositoryRef, WebhookEvent,
+};
 pub use self::hook_plan::{
-    new_hook_secret, normalize_url, plan_hooks, DesiredHook, Hook, HookAction, HookPlan,
+    new_hook_secret, normalize_url, ours, plan_hooks, DesiredHook, HookAction, HookMarker, HookPlan,
 };
 pub use self::remote::{
-    HookApi, HookRequest, RemoteError, RemoteErrorKind, RepositoryCatalogue, WorkspaceRef,
+    HookApi, NoHooks, RemoteError, RemoteErrorKind, RepositoryCatalogue, WorkspaceRef,
 };
 pub use self::signature::{sign, verify_signature, SignatureError};
 pub use self::webhooks::{
-    reconcile_all, reconcile_webhook, untrack, HookError, HookOutcome, HookReport, HooksSummary,
-};
-pub use self::wire::{
-    HookBody, WireRepository, WorkspaceAccess, REPOSITORY_FIELDS, WORKSPACE_FIELDS,
+    reconcile_all, reconcile_webhook, untrack, HookError, HookLeases, HookOutcome, HookReport,
+    HooksSummary,
 };

@@ -1,12 +1,14 @@
 //! What the sync engine needs from Bitbucket, as two narrow traits, so the engine can be tested
-//! against fakes and the real client can change without touching the engine.
+//! against fakes (see `testing::FakeBitbucket`) and the real client can change without touching
+//! the engine.
 
 use async_trait::async_trait;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::Hook;
-use crate::model::{Repository, SecretText};
+use crate::api::hooks::{Hook, HookRequest};
+use crate::api::repositories::RepositoryListing;
+use crate::model::HookUuid;
 
 /// How a failed Bitbucket call should be handled by the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -15,13 +17,13 @@ use crate::model::{Repository, SecretText};
 pub enum RemoteErrorKind {
     /// The account lacks permission (e.g. not a repository admin, needed for hooks).
     PermissionDenied,
-    /// The consumer lacks scopes; an administrator must tick boxes.
+    /// The credentials lack scopes; an administrator must tick boxes.
     MissingScopes,
     /// The resource does not exist, or is private and invisible to the account.
     NotFound,
-    /// Bitbucket's rate limit or our own request budget is exhausted: stop and resume later.
+    /// Bitbucket's rate limit, our budget or the run's deadline: stop and resume later.
     RateLimited,
-    /// The credentials are unusable: the user must authorize again.
+    /// The credentials are unusable: someone must authorize again.
     Unauthorized,
     /// The endpoint was retired by Bitbucket.
     Retired,
@@ -50,8 +52,9 @@ impl RemoteError {
     }
 }
 
-/// A workspace the account belongs to.
+/// A workspace the account can list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct WorkspaceRef {
     /// The slug used in URLs.
     pub slug: String,
@@ -59,28 +62,24 @@ pub struct WorkspaceRef {
     pub uuid: Option<String>,
 }
 
+impl WorkspaceRef {
+    /// The workspace `slug`.
+    #[must_use]
+    pub fn new(slug: impl Into<String>, uuid: Option<String>) -> Self {
+        Self {
+            slug: slug.into(),
+            uuid,
+        }
+    }
+}
+
 /// Listing what an account can see.
 #[async_trait]
 pub trait RepositoryCatalogue: Send + Sync {
-    /// The account's workspaces (`/2.0/user/workspaces`), all pages.
+    /// The workspaces to list (all pages).
     async fn workspaces(&self) -> Result<Vec<WorkspaceRef>, RemoteError>;
-    /// Every repository of `workspace` the account is a member of, all pages, deduplicated.
-    async fn repositories(&self, workspace: &str) -> Result<Vec<Repository>, RemoteError>;
-}
-
-/// The body of a hook create or replace.
-#[derive(Clone, Debug)]
-pub struct HookRequest<'a> {
-    /// Shown on Bitbucket.
-    pub description: &'a str,
-    /// Delivery URL.
-    pub url: &'a str,
-    /// Whether it delivers.
-    pub active: bool,
-    /// Event keys.
-    pub events: Vec<String>,
-    /// `Some`: set this secret; `None`: on create no secret, on replace keep the current one.
-    pub secret: Option<&'a SecretText>,
+    /// Every repository of `workspace` the account is a member of, all pages, each once.
+    async fn repositories(&self, workspace: &str) -> Result<RepositoryListing, RemoteError>;
 }
 
 /// Managing one repository's webhooks.
@@ -98,9 +97,42 @@ pub trait HookApi: Send + Sync {
     async fn update_hook(
         &self,
         full_name: &str,
-        uuid: &str,
+        uuid: &HookUuid,
         hook: &HookRequest<'_>,
     ) -> Result<Hook, RemoteError>;
     /// Deletes hook `uuid`.
-    async fn delete_hook(&self, full_name: &str, uuid: &str) -> Result<(), RemoteError>;
+    async fn delete_hook(&self, full_name: &str, uuid: &HookUuid) -> Result<(), RemoteError>;
+}
+
+/// A [`HookApi`] for work that must not touch Bitbucket (untracking while keeping hooks):
+/// every call fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHooks;
+
+#[async_trait]
+impl HookApi for NoHooks {
+    async fn hooks(&self, _full_name: &str) -> Result<Vec<Hook>, RemoteError> {
+        Err(no_access())
+    }
+    async fn create_hook(&self, _: &str, _: &HookRequest<'_>) -> Result<Hook, RemoteError> {
+        Err(no_access())
+    }
+    async fn update_hook(
+        &self,
+        _: &str,
+        _: &HookUuid,
+        _: &HookRequest<'_>,
+    ) -> Result<Hook, RemoteError> {
+        Err(no_access())
+    }
+    async fn delete_hook(&self, _: &str, _: &HookUuid) -> Result<(), RemoteError> {
+        Err(no_access())
+    }
+}
+
+fn no_access() -> RemoteError {
+    RemoteError::new(
+        RemoteErrorKind::Other,
+        "no Bitbucket access was given for this operation",
+    )
 }

@@ -1,21 +1,107 @@
-//! Making every tracked repository hold exactly one webhook of ours, and removing it on untrack.
+//! Making every tracked repository hold exactly one webhook of ours, and removing ours on
+//! untrack.
 //!
 //! Reads first, then only the writes [`plan_hooks`] asks for: a second run against unchanged
 //! repositories makes no write request at all. Repositories are taken oldest-checked first, so a
-//! run stopped by the rate budget resumes where it stopped.
+//! run stopped by the rate budget resumes where it stopped. Every change to one repository's
+//! hooks happens under a lease in the store, so two runs never both create a hook and an untrack
+//! never races a sync into leaving a hook behind.
+
+use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
 
-use super::hook_plan::{new_hook_secret, plan_hooks, DesiredHook, HookAction};
-use super::remote::{HookApi, HookRequest, RemoteError, RemoteErrorKind};
+use super::hook_plan::{new_hook_secret, ours, plan_hooks, DesiredHook, HookAction, HookMarker};
+use super::remote::{HookApi, RemoteError, RemoteErrorKind};
 use super::SyncObserver;
+use crate::api::hooks::HookRequest;
 use crate::model::{HookRecord, ProviderName, RepoUuid};
-use crate::store::{RepoStore, StoreError, TrackedRepository};
+use crate::store::{HookLease, RepoStore, StoreError, TrackedRepository};
+
+/// One run's claim on repositories' webhooks: who it is and how long a claim lasts.
+#[derive(Clone, Debug)]
+pub struct HookLeases {
+    holder: String,
+    duration: chrono::Duration,
+}
+
+impl Default for HookLeases {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HookLeases {
+    /// A new run's claims, each lasting 5 minutes unless released.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            holder: hex::encode(rand::random::<[u8; 8]>()),
+            duration: chrono::Duration::minutes(5),
+        }
+    }
+
+    /// Claims lasting `duration` (a crashed run's claims run out after it).
+    #[must_use]
+    pub fn with_duration(mut self, duration: chrono::Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    async fn claim(
+        &self,
+        store: &dyn RepoStore,
+        repo: &TrackedRepository,
+    ) -> Result<HookLease, StoreError> {
+        let now = Utc::now();
+        store
+            .claim_hook(
+                &repo.source,
+                &repo.uuid,
+                &self.holder,
+                now,
+                now + self.duration,
+            )
+            .await
+    }
+
+    /// Claims, waiting (at most one lease duration and a little) while another run holds it.
+    async fn claim_waiting(
+        &self,
+        store: &dyn RepoStore,
+        repo: &TrackedRepository,
+    ) -> Result<HookLease, StoreError> {
+        let give_up = Utc::now() + self.duration + chrono::Duration::seconds(5);
+        loop {
+            match self.claim(store, repo).await? {
+                HookLease::Busy(until) if Utc::now() < give_up => {
+                    let wait = (until - Utc::now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .clamp(Duration::from_millis(20), Duration::from_millis(500));
+                    tokio::time::sleep(wait).await;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    async fn release(
+        &self,
+        store: &dyn RepoStore,
+        repo: &TrackedRepository,
+    ) -> Result<(), StoreError> {
+        store
+            .release_hook(&repo.source, &repo.uuid, &self.holder)
+            .await
+    }
+}
 
 /// What reconciling one repository did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum HookOutcome {
     /// Created our hook.
     Created,
@@ -26,10 +112,15 @@ pub enum HookOutcome {
     },
     /// Already as desired.
     Unchanged,
+    /// Another run is changing this repository's hooks right now; it was left to that run.
+    Busy,
+    /// The repository stopped being tracked during the run.
+    NotTracked,
 }
 
 /// The result of reconciling one repository.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct HookReport {
     /// What happened to the hook we keep.
     pub outcome: HookOutcome,
@@ -41,6 +132,7 @@ pub struct HookReport {
 
 /// Totals over every tracked repository.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct HooksSummary {
     /// Hooks created.
     pub created: usize,
@@ -50,6 +142,8 @@ pub struct HooksSummary {
     pub deleted: usize,
     /// Hooks already as desired.
     pub unchanged: usize,
+    /// Repositories left to another run changing them at the same time.
+    pub busy: usize,
     /// Write requests made (0 on a run against unchanged repositories).
     pub writes: usize,
     /// Repositories skipped with a warning (no admin permission, not found), with the reason.
@@ -62,6 +156,15 @@ pub struct HooksSummary {
     pub remaining: usize,
 }
 
+impl HooksSummary {
+    /// Whether every tracked repository holds our hook as desired (or was left to a concurrent
+    /// run): nothing failed, nothing was skipped, nothing is left.
+    #[must_use]
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty() && self.warnings.is_empty() && self.stopped_by.is_none()
+    }
+}
+
 /// Why reconciling could not go on.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -72,9 +175,12 @@ pub enum HookError {
     /// Recording the hook failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another run kept the repository's hooks claimed for longer than a lease.
+    #[error("another run kept the webhooks of {0} claimed for too long; try again")]
+    Busy(String),
 }
 
-/// Reconciles one tracked repository's webhook with `desired`.
+/// Reconciles one tracked repository's webhook with `desired`, under its lease.
 ///
 /// # Errors
 /// [`HookError`] on the first failed request or store write; earlier writes stay recorded.
@@ -83,23 +189,46 @@ pub async fn reconcile_webhook(
     store: &dyn RepoStore,
     repo: &TrackedRepository,
     desired: &DesiredHook,
+    leases: &HookLeases,
 ) -> Result<HookReport, HookError> {
+    match leases.claim(store, repo).await? {
+        HookLease::Claimed => {}
+        HookLease::Busy(_) => return Ok(skipped(HookOutcome::Busy)),
+        HookLease::NotTracked => return Ok(skipped(HookOutcome::NotTracked)),
+    }
+    let result = reconcile_claimed(api, store, repo, desired).await;
+    let released = leases.release(store, repo).await;
+    let report = result?;
+    released?;
+    Ok(report)
+}
+
+fn skipped(outcome: HookOutcome) -> HookReport {
+    HookReport {
+        outcome,
+        deleted: 0,
+        writes: 0,
+    }
+}
+
+async fn reconcile_claimed(
+    api: &dyn HookApi,
+    store: &dyn RepoStore,
+    repo: &TrackedRepository,
+    desired: &DesiredHook,
+) -> Result<HookReport, HookError> {
+    // The row as it is now, under our claim: another run may have recorded a hook since the
+    // tracked list was read, or the repository may have been untracked.
+    let Some(repo) = store.tracked_repository(&repo.source, &repo.uuid).await? else {
+        return Ok(skipped(HookOutcome::NotTracked));
+    };
     let existing = api.hooks(&repo.full_name).await?;
     let plan = plan_hooks(&existing, desired, repo.hook.as_ref());
-    let events: Vec<String> = desired.events.iter().cloned().collect();
-    let request = |secret| HookRequest {
-        description: &desired.description,
-        url: desired.url.as_str(),
-        active: true,
-        events: events.clone(),
-        secret,
-    };
-    let record = |uuid: String, secret| HookRecord {
-        uuid,
-        url: desired.url.to_string(),
-        secret,
-        events: events.clone(),
-    };
+    let description = desired.description();
+    let url = desired.url.to_string();
+    let events: Vec<String> = desired.events.iter().map(str::to_owned).collect();
+    let request = |secret| HookRequest::new(&description, &url, events.clone(), secret);
+    let record = |uuid, secret| HookRecord::new(uuid, url.clone(), secret, events.clone());
     let known_secret = repo.hook.as_ref().map(|h| h.secret.clone());
     let (outcome, kept) = match (&plan.action, known_secret) {
         (HookAction::Create, _) => {
@@ -167,24 +296,29 @@ pub async fn reconcile_all(
     store: &dyn RepoStore,
     source: &ProviderName,
     desired: &DesiredHook,
+    leases: &HookLeases,
     observer: &dyn SyncObserver,
 ) -> Result<HooksSummary, StoreError> {
     let mut tracked = store.tracked(source).await?;
     tracked.sort_by(|a, b| (a.checked_at, &a.full_name).cmp(&(b.checked_at, &b.full_name)));
     let mut summary = HooksSummary::default();
     let total = tracked.len();
+    observer.hooks_started(total);
     for (done, repo) in tracked.iter().enumerate() {
-        match reconcile_webhook(api, store, repo, desired).await {
+        match reconcile_webhook(api, store, repo, desired, leases).await {
             Ok(report) => {
                 match report.outcome {
                     HookOutcome::Created => summary.created += 1,
                     HookOutcome::Updated { .. } => summary.updated += 1,
                     HookOutcome::Unchanged => summary.unchanged += 1,
+                    HookOutcome::Busy => summary.busy += 1,
+                    HookOutcome::NotTracked => {}
                 }
                 summary.deleted += report.deleted;
                 summary.writes += report.writes;
             }
             Err(HookError::Store(e)) => return Err(e),
+            Err(HookError::Busy(name)) => summary.warnings.push((name, "busy".to_owned())),
             Err(HookError::Remote(e)) => match e.kind {
                 RemoteErrorKind::PermissionDenied | RemoteErrorKind::NotFound => {
                     mark_checked(store, repo).await?;
@@ -212,38 +346,75 @@ pub async fn reconcile_all(
 /// Records that `repo` was looked at, keeping its hook record, so that the next run starts with
 /// repositories not looked at yet instead of retrying the same refusals first.
 async fn mark_checked(store: &dyn RepoStore, repo: &TrackedRepository) -> Result<(), StoreError> {
-    store
+    match store
         .record_hook(&repo.source, &repo.uuid, repo.hook.as_ref(), Utc::now())
         .await
+    {
+        // Untracked meanwhile: nothing to record.
+        Err(StoreError::NotFound { .. }) => Ok(()),
+        other => other,
+    }
 }
 
-/// Stops tracking a repository, first removing our hook from Bitbucket (unless `keep_hook`).
+/// Stops tracking a repository, first removing every hook of ours from Bitbucket (unless
+/// `keep_hooks`), under the repository's lease.
 ///
 /// Returns `false` when the repository was not tracked.
 ///
 /// # Errors
-/// When Bitbucket refuses the delete (the repository stays tracked, so nothing is orphaned), or
-/// the store fails. A hook already gone on Bitbucket is not an error.
+/// When Bitbucket refuses to list or delete (the repository stays tracked, so nothing is
+/// orphaned), or the store fails. Hooks already gone, or a repository gone from Bitbucket, are
+/// not errors.
 pub async fn untrack(
     api: &dyn HookApi,
     store: &dyn RepoStore,
     source: &ProviderName,
     uuid: &RepoUuid,
-    keep_hook: bool,
+    marker: &HookMarker,
+    keep_hooks: bool,
+    leases: &HookLeases,
 ) -> Result<bool, HookError> {
-    let Some(repo) = store
-        .tracked(source)
-        .await?
-        .into_iter()
-        .find(|t| &t.uuid == uuid)
-    else {
+    let Some(repo) = store.tracked_repository(source, uuid).await? else {
         return Ok(false);
     };
-    if let (Some(hook), false) = (&repo.hook, keep_hook) {
+    match leases.claim_waiting(store, &repo).await? {
+        HookLease::Claimed => {}
+        HookLease::NotTracked => return Ok(false),
+        HookLease::Busy(_) => return Err(HookError::Busy(repo.full_name)),
+    }
+    let result = async {
+        // Re-read under the claim: a sync may have recorded a hook meanwhile.
+        let Some(repo) = store.tracked_repository(source, uuid).await? else {
+            return Ok(false);
+        };
+        if !keep_hooks {
+            remove_ours(api, &repo, marker).await?;
+        }
+        Ok(store.untrack(source, uuid).await?.is_some())
+    }
+    .await;
+    if !matches!(result, Ok(true)) {
+        leases.release(store, &repo).await?;
+    }
+    result
+}
+
+async fn remove_ours(
+    api: &dyn HookApi,
+    repo: &TrackedRepository,
+    marker: &HookMarker,
+) -> Result<(), HookError> {
+    let existing = match api.hooks(&repo.full_name).await {
+        Ok(hooks) => hooks,
+        // The repository is gone from Bitbucket, and its hooks with it.
+        Err(e) if e.kind == RemoteErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for hook in ours(&existing, marker, repo.hook.as_ref(), None) {
         match api.delete_hook(&repo.full_name, &hook.uuid).await {
             Err(e) if e.kind != RemoteErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
     }
-    Ok(store.untrack(source, uuid).await?.is_some())
+    Ok(())
 }

@@ -20,6 +20,9 @@
 //! # }
 //! ```
 
+pub mod conformance;
+mod fakes;
+pub mod fuzz;
 mod identity;
 mod oauth;
 mod repos;
@@ -31,6 +34,7 @@ use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+pub use self::fakes::FakeBitbucket;
 pub use self::repos::Quirks;
 use self::state::State;
 pub use self::state::{ExpiredWording, MockConsumer, MockUser, ScopeKey};
@@ -104,14 +108,30 @@ impl MockBitbucket {
         &self.server
     }
 
-    /// A `bitbucket.org` provider whose authorize, token and API URLs point at the mock.
+    /// A `bitbucket.org` provider whose authorize, token and API URLs point at the mock (at its
+    /// [public base](Self::set_public_base)).
     ///
     /// # Panics
-    /// Never: the mock's URI is a valid loopback URL.
+    /// When the public base is not a valid service URL (a bug in the test).
     #[must_use]
     pub fn provider(&self) -> Provider {
-        let base = ServiceUrl::parse("mock URL", &self.uri()).expect("the mock's URI is valid");
+        let base = ServiceUrl::parse("mock URL", &self.public_base())
+            .expect("the mock's public base is a valid URL");
         Provider::bitbucket_at(&base, base.clone())
+    }
+
+    /// The base URL clients reach the mock at: its own [`uri`](Self::uri) unless
+    /// [`set_public_base`](Self::set_public_base) changed it.
+    #[must_use]
+    pub fn public_base(&self) -> String {
+        self.lock().base.clone()
+    }
+
+    /// Makes the mock present itself at `base` (such as `https://127.0.0.1:PORT`, a
+    /// TLS-terminating proxy in front of it): `next` links and [`provider`](Self::provider)
+    /// then use it instead of the mock's own plain-HTTP URI.
+    pub fn set_public_base(&self, base: &str) {
+        self.lock().base = base.trim_end_matches('/').to_owned();
     }
 
     /// Registers a consumer.
@@ -246,10 +266,20 @@ impl MockBitbucket {
         repos.push(repos::MockRepo {
             uuid: uuid.clone(),
             slug: slug.to_owned(),
+            name: None,
             private: true,
             admins: admins.iter().map(|a| (*a).clone()).collect(),
         });
         uuid
+    }
+
+    /// Sets a repository's display name (Bitbucket lets owners put almost anything there).
+    pub fn set_repository_name(&self, workspace: &str, slug: &str, name: &str) {
+        if let Some((_, repos)) = self.lock().repos.workspaces.get_mut(workspace) {
+            if let Some(repo) = repos.iter_mut().find(|r| r.slug == slug) {
+                repo.name = Some(name.to_owned());
+            }
+        }
     }
 
     /// Removes a repository (it disappears from listings).
@@ -276,7 +306,7 @@ impl MockBitbucket {
     /// Adds a hook to `full_name` directly (someone else's, or a duplicate of ours).
     pub fn add_hook(&self, full_name: &str, url: &str, events: &[&str]) -> String {
         let mut state = self.lock();
-        let uuid = format!("{{{}}}", state.opaque("hook-"));
+        let uuid = state.uuid();
         let body = serde_json::json!({"type": "webhook_subscription", "uuid": uuid, "url": url,
             "description": "added by the test", "active": true, "events": events, "secret_set": false,
             "created_at": "2025-12-31T00:00:00.000000+00:00"});

@@ -48,6 +48,8 @@ impl Default for Quirks {
 pub(crate) struct MockRepo {
     pub uuid: String,
     pub slug: String,
+    /// The display name (the slug unless set).
+    pub name: Option<String>,
     pub private: bool,
     /// Accounts with admin permission (may manage hooks).
     pub admins: Vec<AccountUuid>,
@@ -124,7 +126,8 @@ fn paginate(
         items.rotate_left(shift);
     }
     let values: Vec<Value> = items.iter().skip(start).take(size).cloned().collect();
-    let mut body = json!({"pagelen": size, "values": values});
+    let mut body =
+        json!({"pagelen": size, "values": values, "size": items.len(), "page": page_no + 1});
     let more = start + size < items.len();
     if more || (quirks.next_on_last_page && start < items.len()) {
         let cursor = state.opaque("cur");
@@ -150,13 +153,24 @@ fn paginate(
 }
 
 fn repo_json(base: &str, workspace: &str, repo: &MockRepo) -> Value {
+    let full_name = format!("{workspace}/{}", repo.slug);
     json!({
-        "type": "repository", "uuid": repo.uuid, "full_name": format!("{workspace}/{}", repo.slug),
-        "name": repo.slug, "slug": repo.slug, "is_private": repo.private,
+        "type": "repository", "uuid": repo.uuid, "full_name": full_name,
+        "name": repo.name.as_deref().unwrap_or(&repo.slug), "slug": repo.slug, "is_private": repo.private, "scm": "git",
         "mainbranch": {"type": "branch", "name": "main"},
+        "created_on": "2024-05-06T07:08:09.654321+00:00",
         "updated_on": "2026-01-02T03:04:05.123456+00:00",
-        "links": {"html": {"href": format!("{base}/{workspace}/{}", repo.slug)}},
-        "workspace": {"slug": workspace},
+        "language": "rust", "description": "",
+        "project": {"type": "project", "key": "PROJ", "name": "Project"},
+        "links": {
+            "html": {"href": format!("{base}/{full_name}")},
+            "clone": [
+                {"name": "https", "href": format!("https://jdoe@bitbucket.org/{full_name}.git")},
+                {"name": "ssh", "href": format!("git@bitbucket.org:{full_name}.git")},
+            ],
+        },
+        "workspace": {"type": "workspace", "slug": workspace, "uuid": format!("{{ws-{workspace}}}")},
+        "owner": {"type": "team", "display_name": workspace},
     })
 }
 
@@ -315,7 +329,7 @@ fn hooks(
             let Ok(input) = serde_json::from_slice::<Value>(&request.body) else {
                 return envelope(400, "Malformed JSON");
             };
-            let uuid = format!("{{{}}}", state.opaque("hook-"));
+            let uuid = state.uuid();
             let body = hook_body(
                 &uuid,
                 &input,

@@ -209,6 +209,20 @@ impl State {
         }
     }
 
+    /// A fresh UUID in Bitbucket's braced form.
+    pub fn uuid(&mut self) -> String {
+        self.counter += 1;
+        let noise: u64 = rand::random();
+        format!(
+            "{{{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}}}",
+            self.counter,
+            noise & 0xffff,
+            (noise >> 16) & 0xfff,
+            (noise >> 28) & 0xfff,
+            noise >> 16
+        )
+    }
+
     /// A fresh opaque value: long and random-looking, like Bitbucket's.
     pub fn opaque(&mut self, prefix: &str) -> String {
         self.counter += 1;

@@ -1,0 +1,103 @@
+//! Parsers that turn command-line text into the library's validated types, once, at parse
+//! time (clap `value_parser`s). Their errors are the library's own, which say what is wrong.
+
+use gemnasium_bitbucket::model::{
+    check_homepage, AccountUuid, ClientKey, DisplayName, HookEvents, ModelError, ProviderKind,
+    ProviderName, Purpose, ScopeSet, ServiceUrl,
+};
+
+pub fn provider_name(s: &str) -> Result<ProviderName, ModelError> {
+    s.parse()
+}
+
+pub fn provider_kind(s: &str) -> Result<ProviderKind, ModelError> {
+    s.parse()
+}
+
+pub fn purpose(s: &str) -> Result<Purpose, ModelError> {
+    s.parse()
+}
+
+pub fn scopes(s: &str) -> Result<ScopeSet, ModelError> {
+    s.parse()
+}
+
+pub fn client_key(s: &str) -> Result<ClientKey, ModelError> {
+    s.parse()
+}
+
+pub fn display_name(s: &str) -> Result<DisplayName, ModelError> {
+    s.parse()
+}
+
+pub fn account(s: &str) -> Result<AccountUuid, ModelError> {
+    s.parse()
+}
+
+pub fn events(s: &str) -> Result<HookEvents, ModelError> {
+    s.parse()
+}
+
+pub fn authorize_url(s: &str) -> Result<ServiceUrl, ModelError> {
+    ServiceUrl::parse("authorize URL", s)
+}
+
+pub fn token_url(s: &str) -> Result<ServiceUrl, ModelError> {
+    ServiceUrl::parse("token URL", s)
+}
+
+pub fn api_url(s: &str) -> Result<ServiceUrl, ModelError> {
+    ServiceUrl::parse_api_url(s)
+}
+
+pub fn site_url(s: &str) -> Result<ServiceUrl, ModelError> {
+    ServiceUrl::parse("site URL", s)
+}
+
+pub fn homepage(s: &str) -> Result<ServiceUrl, ModelError> {
+    let url = ServiceUrl::parse("homepage URL", s)?;
+    check_homepage(&url)?;
+    Ok(url)
+}
+
+pub fn hooks_url(s: &str) -> Result<ServiceUrl, ModelError> {
+    ServiceUrl::parse("hooks URL", s)
+}
+
+/// The error of a duration that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid duration `{0}`; use e.g. 30d, 12h, 45m or 10s")]
+pub struct BadDuration(String);
+
+/// `30d`, `12h`, `45m`, `10s` or plain seconds.
+pub fn duration(text: &str) -> Result<chrono::Duration, BadDuration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = number.parse().map_err(|_| BadDuration(text.to_owned()))?;
+    Ok(match unit {
+        "d" => chrono::Duration::days(n),
+        "h" => chrono::Duration::hours(n),
+        "m" => chrono::Duration::minutes(n),
+        "s" | "" => chrono::Duration::seconds(n),
+        _ => return Err(BadDuration(text.to_owned())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::duration("30d").unwrap(), chrono::Duration::days(30));
+        assert_eq!(super::duration("12h").unwrap(), chrono::Duration::hours(12));
+        assert_eq!(super::duration("0s").unwrap(), chrono::Duration::zero());
+        assert_eq!(
+            super::duration("90").unwrap(),
+            chrono::Duration::seconds(90)
+        );
+        assert!(super::duration("3 weeks").is_err());
+        assert!(super::duration("d").is_err());
+    }
+}

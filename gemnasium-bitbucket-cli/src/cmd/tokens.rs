@@ -1,0 +1,122 @@
+//! `auth tokens …`.
+
+use gemnasium_bitbucket::model::TokenKey;
+use serde_json::json;
+
+use super::{Access, Ctx};
+use crate::cli::TokensCommand;
+use crate::error::hinted;
+use crate::outln;
+use crate::output::{print_json, print_outcome, print_table};
+
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+pub async fn run(ctx: &Ctx, command: TokensCommand) -> anyhow::Result<()> {
+    match command {
+        TokensCommand::List { provider } => {
+            let tokens = ctx
+                .open_store(Access::Read)
+                .await?
+                .tokens(provider.as_ref())
+                .await?;
+            if ctx.json {
+                let rows: Vec<_> = tokens
+                    .iter()
+                    .map(|t| json!({
+                        "provider": t.key.provider, "purpose": t.key.purpose, "account": t.key.account,
+                        "nickname": t.account.nickname, "scopes": t.tokens.scopes.to_string(),
+                        "expires_at": t.tokens.expires_at, "refreshed_at": t.refreshed_at,
+                        "created_at": t.created_at, "state": t.state, "last_error": t.last_error,
+                        "has_refresh_token": t.tokens.refresh_token.is_some(),
+                    }))
+                    .collect();
+                return print_json(&rows);
+            }
+            let rows: Vec<Vec<String>> = tokens
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.key.provider.to_string(),
+                        t.key.purpose.to_string(),
+                        t.key.account.to_string(),
+                        t.account.nickname.clone().unwrap_or_default(),
+                        t.tokens.scopes.to_string(),
+                        when(t.tokens.expires_at),
+                        when(t.refreshed_at),
+                        t.state.to_string(),
+                    ]
+                })
+                .collect();
+            Ok(print_table(
+                &[
+                    "PROVIDER",
+                    "PURPOSE",
+                    "ACCOUNT",
+                    "NICKNAME",
+                    "SCOPES",
+                    "EXPIRES",
+                    "LAST REFRESH",
+                    "STATE",
+                ],
+                &rows,
+                "no stored tokens; an account owner runs `auth login PROVIDER PURPOSE`",
+            )?)
+        }
+        TokensCommand::Delete {
+            provider,
+            purpose,
+            account,
+        } => {
+            let key = TokenKey {
+                provider,
+                purpose,
+                account,
+            };
+            let deleted = ctx
+                .open_store(Access::Write)
+                .await?
+                .delete_token(&key)
+                .await?;
+            let shown = format!("{}/{}/{}", key.provider, key.purpose, key.account);
+            if !deleted {
+                return Err(hinted(
+                    format!("no stored token for {shown}"),
+                    "list tokens with `auth tokens list`",
+                ));
+            }
+            print_outcome(ctx.json, "token", &shown, "deleted")
+        }
+        TokensCommand::Refresh { older_than } => {
+            let bitbucket = ctx.bitbucket(Access::Write, 30).await?;
+            let report = bitbucket.refresh_idle(older_than).await?;
+            let failed = report.iter().filter(|r| r.outcome.failed()).count();
+            if ctx.json {
+                print_json(&report)?;
+            } else if report.is_empty() {
+                outln!("no stored tokens")?;
+            } else {
+                for r in &report {
+                    outln!(
+                        "{}/{} {}: {}",
+                        r.key.provider,
+                        r.key.purpose,
+                        r.key.account,
+                        r.outcome
+                    )?;
+                }
+            }
+            if failed > 0 {
+                return Err(hinted(
+                    format!("{failed} token(s) could not be refreshed"),
+                    "accounts marked needs_reauth must sign in again with `auth login`",
+                ));
+            }
+            Ok(())
+        }
+    }
+}

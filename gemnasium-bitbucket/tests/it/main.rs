@@ -1,0 +1,11 @@
+//! The library's integration tests, one binary (see the design notes: one slow link, not one
+//! per area). Every HTTP double answers unknown requests with a 500, so an unexpected call fails
+//! loudly.
+
+mod api;
+mod conformance;
+mod findings;
+mod oauth;
+mod service;
+mod sync;
+mod tls;
