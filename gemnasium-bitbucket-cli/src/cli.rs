@@ -122,6 +122,47 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Serve a mock Bitbucket Cloud on this machine until interrupted, to try everything
+    /// offline: OAuth consumer, users, workspaces, repositories, webhooks and, on demand,
+    /// signed push deliveries. Prints its URL and the values to give `configure`.
+    #[cfg(feature = "mock-server")]
+    #[command(name = "mock-server", after_help = MOCK_SERVER_HELP)]
+    MockServer(MockServerArgs),
+}
+
+#[cfg(feature = "mock-server")]
+const MOCK_SERVER_HELP: &str = "\
+Examples:
+  gemnasium-bitbucket mock-server --port 0
+  gemnasium-bitbucket mock-server --port 7990 --workspaces acme:12,beta:3 --signed-in jdoe
+  curl -X POST 'http://127.0.0.1:7990/_mock/push?repo=acme/r00'   # deliver a signed push
+
+Its consumer key and secret are the mock's own test values. Nothing leaves this machine.";
+
+/// `mock-server` options.
+#[cfg(feature = "mock-server")]
+#[derive(Debug, Args)]
+pub struct MockServerArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 7990)]
+    pub port: u16,
+    /// Workspaces and how many repositories each holds.
+    #[arg(long, value_name = "SPEC", default_value = "acme:12,beta:3")]
+    pub workspaces: gemnasium_bitbucket::testing::served::WorkspaceSpec,
+    /// Milliseconds added to every workspace, repository and hook response.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// The consumer's callback URL: your service's {homepage}/auth/auth/bitbucket.org.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080/auth/auth/bitbucket.org"
+    )]
+    pub callback: String,
+    /// Sign this seeded user (jdoe or rroe) in from the start, so that authorizing succeeds at
+    /// once; without it, authorizing shows a page to choose the user.
+    #[arg(long, value_name = "NICKNAME")]
+    pub signed_in: Option<String>,
 }
 
 #[derive(Debug, Args)]

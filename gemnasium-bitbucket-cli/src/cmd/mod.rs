@@ -6,6 +6,8 @@ mod configure;
 mod doctor;
 mod links;
 mod login;
+#[cfg(feature = "mock-server")]
+mod mock_server;
 mod provider;
 mod sources;
 mod sync;
@@ -125,5 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         .map(|()| done),
         Command::RepoSyncer(args) => sync::run(&ctx, args.command).await.map(|()| done),
         Command::Links { dir, force } => links::run(&ctx, &dir, force).map(|()| done),
+        #[cfg(feature = "mock-server")]
+        Command::MockServer(args) => mock_server::run(&ctx, args).await.map(|()| done),
     }
 }

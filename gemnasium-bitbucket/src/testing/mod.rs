@@ -21,11 +21,14 @@
 //! ```
 
 pub mod conformance;
+mod deliveries;
 mod fakes;
 pub mod fuzz;
 mod identity;
 mod oauth;
+mod pages;
 mod repos;
+pub mod served;
 mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,6 +37,7 @@ use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+pub use self::deliveries::{Delivery, PushError, PushReport};
 pub use self::fakes::FakeBitbucket;
 pub use self::repos::Quirks;
 use self::state::State;
@@ -50,7 +54,21 @@ pub struct MockBitbucket {
 impl MockBitbucket {
     /// Starts the mock on a random local port.
     pub async fn start() -> Self {
-        let server = MockServer::start().await;
+        Self::mount(MockServer::start().await).await
+    }
+
+    /// Starts the mock on `listener` (such as `127.0.0.1:8000`), without recording requests,
+    /// for a long-running mock: see [`served`](self::served) and the CLI's `mock-server`.
+    pub async fn start_on(listener: std::net::TcpListener) -> Self {
+        let server = MockServer::builder()
+            .listener(listener)
+            .disable_request_recording()
+            .start()
+            .await;
+        Self::mount(server).await
+    }
+
+    async fn mount(server: MockServer) -> Self {
         let state = Arc::new(Mutex::new(State::new(server.uri())));
         Mock::given(method("GET"))
             .and(path("/site/oauth2/authorize"))
@@ -78,6 +96,7 @@ impl MockBitbucket {
         .respond_with(repos::ReposEndpoint(state.clone()))
         .mount(&server)
         .await;
+        deliveries::mount(&server, &state).await;
         // Anything else is a bug in the code under test: answer loudly.
         Mock::given(wiremock::matchers::any())
             .respond_with(
@@ -315,7 +334,7 @@ impl MockBitbucket {
             .hooks
             .entry(full_name.to_owned())
             .or_default()
-            .push(repos::MockHook { body });
+            .push(repos::MockHook { body, secret: None });
         uuid
     }
 

@@ -203,7 +203,8 @@ impl Respond for AuthorizeEndpoint {
             );
         }
         let Some(user) = state.signed_in.clone() else {
-            return html(200, "Log in to Bitbucket to continue");
+            // Log in first: choose who you are, then come back here (and be redirected).
+            return super::pages::sign_in_form(&state, request);
         };
         let code = state.issue_code(&consumer.key, &user, query("redirect_uri").as_deref());
         let Ok(mut location) = url::Url::parse(&redirect) else {

@@ -58,6 +58,8 @@ pub(crate) struct MockRepo {
 #[derive(Clone, Debug)]
 pub(crate) struct MockHook {
     pub body: Value,
+    /// The secret deliveries are signed with (received on create and update, never returned).
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +73,8 @@ pub(crate) struct RepoState {
     pub hook_writes: usize,
     /// Workspaces whose listing always fails with a 500.
     pub broken: Vec<String>,
+    /// Webhook deliveries sent so far, oldest first.
+    pub deliveries: Vec<super::deliveries::DeliveryRecord>,
 }
 
 pub(crate) struct ReposEndpoint(pub Arc<Mutex<State>>);
@@ -344,7 +348,13 @@ fn hooks(
                 .hooks
                 .entry(full_name.to_owned())
                 .or_default()
-                .push(MockHook { body: body.clone() });
+                .push(MockHook {
+                    body: body.clone(),
+                    secret: input["secret"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                });
             ResponseTemplate::new(201).set_body_json(body)
         }
         ("PUT", Some(uid)) => {
@@ -365,6 +375,11 @@ fn hooks(
                 Some(Value::String(s)) => !s.is_empty(),
                 Some(_) => false,
             };
+            match input.get("secret") {
+                None => {}
+                Some(Value::String(s)) if !s.is_empty() => hook.secret = Some(s.clone()),
+                Some(_) => hook.secret = None,
+            }
             let created = hook.body["created_at"].clone();
             hook.body = hook_body(uid, &input, secret_set, &repo.uuid, 0);
             hook.body["created_at"] = created;
