@@ -2,9 +2,13 @@
 //! library. One binary with one module per area (faster to link than one binary per file).
 
 mod bad_input;
+mod browser;
 mod hardening;
+mod mock_server;
 mod oauth_cli;
 mod secrets;
 mod seed;
+mod service_example;
+mod stack;
 mod support;
 mod sync_cli;
