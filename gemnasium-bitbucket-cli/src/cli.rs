@@ -128,6 +128,20 @@ pub enum Command {
     #[cfg(feature = "mock-server")]
     #[command(name = "mock-server", after_help = MOCK_SERVER_HELP)]
     MockServer(MockServerArgs),
+    /// Print a shell completion script for this program on standard output.
+    #[command(
+        after_help = "Examples:\n  gemnasium-bitbucket completions bash > ~/.local/share/bash-completion/completions/gemnasium-bitbucket\n  gemnasium-bitbucket completions zsh > ~/.zfunc/_gemnasium-bitbucket\n  gemnasium-bitbucket completions fish > ~/.config/fish/completions/gemnasium-bitbucket.fish"
+    )]
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print this program's man page (roff) on standard output.
+    #[command(
+        after_help = "Examples:\n  gemnasium-bitbucket man > ~/.local/share/man/man1/gemnasium-bitbucket.1\n  gemnasium-bitbucket man | man -l -"
+    )]
+    Man,
 }
 
 #[cfg(feature = "mock-server")]

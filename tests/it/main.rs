@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod browser;
+mod cli_snapshots;
 mod hardening;
 mod mock_server;
 mod oauth_cli;

@@ -2,6 +2,7 @@
 //! [`Bitbucket`] handle and prints the result.
 
 mod clients;
+mod completions;
 mod configure;
 mod doctor;
 mod links;
@@ -129,5 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Links { dir, force } => links::run(&ctx, &dir, force).map(|()| done),
         #[cfg(feature = "mock-server")]
         Command::MockServer(args) => mock_server::run(&ctx, args).await.map(|()| done),
+        Command::Completions { shell } => completions::completions(shell).map(|()| done),
+        Command::Man => completions::man().map(|()| done),
     }
 }
