@@ -58,7 +58,7 @@ impl MockBitbucket {
     }
 
     /// Starts the mock on `listener` (such as `127.0.0.1:8000`), without recording requests,
-    /// for a long-running mock: see [`served`](self::served) and the CLI's `mock-server`.
+    /// for a long-running mock: see [`served`] and the CLI's `mock-server`.
     pub async fn start_on(listener: std::net::TcpListener) -> Self {
         let server = MockServer::builder()
             .listener(listener)
