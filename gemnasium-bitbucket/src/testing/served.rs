@@ -9,7 +9,7 @@
 //! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 //! let mock = MockBitbucket::start_on(listener).await;
 //! let options = MockSetupOptions::new().workspaces("acme:12,beta:3".parse::<WorkspaceSpec>()?);
-//! let setup = mock.seed(&options);
+//! let setup = mock.seed(&options)?;
 //! println!("serving {} with consumer {}", setup.base_url, setup.key);
 //! # Ok(()) }
 //! ```

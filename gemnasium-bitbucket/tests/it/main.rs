@@ -5,6 +5,7 @@
 mod api;
 mod conformance;
 mod findings;
+mod fuzz_corpus;
 mod oauth;
 mod service;
 mod sync;
