@@ -3,7 +3,7 @@
 
 use gemnasium_bitbucket::model::{
     check_homepage, AccountUuid, ClientKey, DisplayName, HookEvents, ModelError, ProviderKind,
-    ProviderName, Purpose, ScopeSet, ServiceUrl,
+    ProviderName, Purpose, ScopeSet, ServiceUrl, WorkspaceSlug,
 };
 
 pub fn provider_name(s: &str) -> Result<ProviderName, ModelError> {
@@ -58,6 +58,10 @@ pub fn homepage(s: &str) -> Result<ServiceUrl, ModelError> {
     let url = ServiceUrl::parse("homepage URL", s)?;
     check_homepage(&url)?;
     Ok(url)
+}
+
+pub fn workspace_slug(s: &str) -> Result<WorkspaceSlug, ModelError> {
+    s.parse()
 }
 
 pub fn hooks_url(s: &str) -> Result<ServiceUrl, ModelError> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use gemnasium_bitbucket::model::{
     AccountUuid, ClientKey, DisplayName, HookEvents, ProviderKind, ProviderName, Purpose, ScopeSet,
-    ServiceUrl,
+    ServiceUrl, WorkspaceSlug,
 };
 
 use crate::args;
@@ -137,6 +137,38 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the providers, clients and sources as a TOML file for `apply`: stable order, no
+    /// timestamps (exporting twice gives the same bytes), secrets as `env:VARIABLE` references
+    /// unless --include-secrets.
+    #[command(after_help = EXPORT_HELP)]
+    Export {
+        /// Write the secrets themselves instead of `env:VARIABLE` references (then keep the
+        /// file like a password).
+        #[arg(long)]
+        include_secrets: bool,
+    },
+    /// Make the store match a configuration file (from `export`): prints what is created,
+    /// updated, unchanged, deleted or kept, secrets by fingerprint only, and writes it all in
+    /// one transaction, or nothing. Re-running changes nothing.
+    #[command(after_help = APPLY_HELP)]
+    Apply {
+        /// The TOML file (`-` reads standard input).
+        file: PathBuf,
+        /// Print the changes without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete what the file does not have: clients with their users' tokens, sources
+        /// with their listings and tracked repositories, providers.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// The store itself: encryption of secrets at rest (keygen, encrypt, rotate-key, decrypt),
+    /// copying to another store (migrate) and its status.
+    #[command(after_help = STORE_HELP)]
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Print this program's man page (roff) on standard output.
     #[command(
         after_help = "Examples:\n  gemnasium-bitbucket man > ~/.local/share/man/man1/gemnasium-bitbucket.1\n  gemnasium-bitbucket man | man -l -"
@@ -211,6 +243,13 @@ pub struct ConfigureArgs {
     /// Record without verifying the consumer on Bitbucket.
     #[arg(long)]
     pub no_verify: bool,
+    /// Let only members of this workspace sign in (repeatable: members of any of them).
+    /// Without it (or --any-workspace), a limit recorded before is kept.
+    #[arg(long = "allow-workspace", value_name = "SLUG", value_parser = args::workspace_slug)]
+    pub allow_workspaces: Vec<WorkspaceSlug>,
+    /// Let anyone with a Bitbucket account sign in (removes a workspace limit).
+    #[arg(long, conflicts_with = "allow_workspaces")]
+    pub any_workspace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -341,6 +380,10 @@ pub enum ProviderCommand {
         /// Gemnasium's homepage (the consumer's callback URL derives from it).
         #[arg(long, value_name = "URL", value_parser = args::homepage)]
         homepage: Option<ServiceUrl>,
+        /// Let only members of this workspace sign in (repeatable); without it, anyone with a
+        /// Bitbucket account can.
+        #[arg(long = "allow-workspace", value_name = "SLUG", value_parser = args::workspace_slug)]
+        allow_workspaces: Vec<WorkspaceSlug>,
     },
     /// List providers.
     #[command(after_help = "Example:\n  auth provider list --json")]
@@ -352,9 +395,10 @@ pub enum ProviderCommand {
         #[arg(value_parser = args::provider_name)]
         name: ProviderName,
     },
-    /// Change a provider's URLs, PKCE or homepage; only the fields given change.
+    /// Change a provider's URLs, PKCE, homepage or sign-in workspaces; only the fields given
+    /// change.
     #[command(
-        after_help = "Example:\n  auth provider update bitbucket.org --homepage https://gemnasium.example.com"
+        after_help = "Examples:\n  auth provider update bitbucket.org --homepage https://gemnasium.example.com\n  auth provider update bitbucket.org --allow-workspace acme --allow-workspace acme-labs"
     )]
     Update {
         /// The provider's name.
@@ -375,6 +419,12 @@ pub enum ProviderCommand {
         /// Gemnasium's homepage.
         #[arg(long, value_name = "URL", value_parser = args::homepage)]
         homepage: Option<ServiceUrl>,
+        /// Let only members of these workspaces sign in (repeatable; replaces the list).
+        #[arg(long = "allow-workspace", value_name = "SLUG", value_parser = args::workspace_slug)]
+        allow_workspaces: Vec<WorkspaceSlug>,
+        /// Let anyone with a Bitbucket account sign in (removes the workspace limit).
+        #[arg(long, conflicts_with = "allow_workspaces")]
+        any_workspace: bool,
     },
     /// Delete a provider (refused while clients or sources use it, unless --cascade).
     #[command(after_help = "Example:\n  auth provider delete bitbucket.org --cascade")]
@@ -537,6 +587,11 @@ pub enum RepoSyncerCommand {
         /// Stop waiting (for rate limits and retries) after this long: 30m, 2h.
         #[arg(long, value_name = "DURATION", value_parser = args::duration)]
         time_limit: Option<chrono::Duration>,
+        /// List every workspace in full. By default a workspace listed before is listed
+        /// incrementally (only what changed), in full once a day or when Bitbucket's count
+        /// says something went away.
+        #[arg(long)]
+        full: bool,
     },
     /// Track repositories (their webhooks are installed by the next `sync --hooks-url`).
     #[command(after_help = "Example:\n  repo-syncer track bitbucket.org acme/widget acme/gadget")]
@@ -653,3 +708,108 @@ pub enum SourcesCommand {
         keep_hooks: bool,
     },
 }
+
+const EXPORT_HELP: &str = "\
+Examples:
+  gemnasium-bitbucket export > gemnasium.toml
+  gemnasium-bitbucket export --include-secrets > private.toml    # keep it like a password
+
+Secrets are written as `secret = \"env:GEMNASIUM_SECRET_BITBUCKET_ORG_LOGIN\"` (one variable per
+client, named on standard error); `apply` reads them from the environment.";
+
+const APPLY_HELP: &str = "\
+Examples:
+  gemnasium-bitbucket apply gemnasium.toml --dry-run      # review the changes
+  GEMNASIUM_SECRET_BITBUCKET_ORG_LOGIN=$SECRET GEMNASIUM_SECRET_BITBUCKET_ORG_SYNC=$SECRET \\
+    gemnasium-bitbucket apply gemnasium.toml
+  gemnasium-bitbucket apply gemnasium.toml --prune        # also delete what the file lacks
+
+A secret referenced as `env:VARIABLE` whose variable is not set fails the whole apply before
+anything is written. Items the store has and the file lacks are kept unless --prune.";
+
+const STORE_HELP: &str = "\
+Examples:
+  gemnasium-bitbucket store status
+  gemnasium-bitbucket store migrate --from sqlite:///var/lib/gemnasium/store.db --to postgres://gemnasium@db/gemnasium
+  gemnasium-bitbucket store keygen > key.txt          # the key is the last line
+  GEMNASIUM_SECRET_KEY=$(tail -1 key.txt) gemnasium-bitbucket store encrypt
+  GEMNASIUM_SECRET_KEY=$OLD NEW_KEY=$NEW gemnasium-bitbucket store rotate-key --new-key-env NEW_KEY
+
+With GEMNASIUM_SECRET_KEY (or GEMNASIUM_SECRET_KEY_FILE) set, consumer secrets, tokens and webhook
+secrets are stored encrypted (XChaCha20-Poly1305); every command then needs the key.";
+
+/// `store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Print a new random secret key (32 bytes, base64) as the last line of standard output.
+    #[command(
+        after_help = "Example:\n  export GEMNASIUM_SECRET_KEY=$(gemnasium-bitbucket store keygen | tail -1)"
+    )]
+    Keygen,
+    /// Encrypt the secrets of a store that keeps them in plain text, in one transaction, with
+    /// the key in GEMNASIUM_SECRET_KEY (or GEMNASIUM_SECRET_KEY_FILE). Re-running is harmless.
+    #[command(
+        after_help = "Example:\n  GEMNASIUM_SECRET_KEY=$KEY gemnasium-bitbucket store encrypt"
+    )]
+    Encrypt,
+    /// Re-encrypt every secret with a new key, in one transaction: interrupted, the store
+    /// stays readable with the old key. The old key comes from GEMNASIUM_SECRET_KEY.
+    #[command(
+        name = "rotate-key",
+        after_help = "Example:\n  GEMNASIUM_SECRET_KEY=$OLD NEW_KEY=$(gemnasium-bitbucket store keygen | tail -1) \\\n    gemnasium-bitbucket store rotate-key --new-key-env NEW_KEY"
+    )]
+    RotateKey {
+        /// The environment variable holding the new key (base64), never the key itself.
+        #[arg(long, value_name = "VAR")]
+        new_key_env: String,
+    },
+    /// Store the secrets in plain text again (needs the current key), in one transaction.
+    #[command(
+        after_help = "Example:\n  GEMNASIUM_SECRET_KEY=$KEY gemnasium-bitbucket store decrypt"
+    )]
+    Decrypt,
+    /// Copy everything (providers, clients, sources, tokens with their state and times,
+    /// repositories including gone ones, tracked repositories with their webhooks) into another
+    /// store, in one transaction that checks every count; then read it back and compare.
+    /// Secrets are decrypted with the source's key and encrypted with the target's. A target
+    /// that holds anything is refused unless --force, which replaces its contents.
+    #[command(after_help = MIGRATE_HELP)]
+    Migrate {
+        /// The store to copy from (read only).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The store to copy into (created if missing).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Replace what the target holds.
+        #[arg(long)]
+        force: bool,
+        /// The environment variable holding the source's key [default: GEMNASIUM_SECRET_KEY or
+        /// GEMNASIUM_SECRET_KEY_FILE].
+        #[arg(long, value_name = "VAR")]
+        from_key_env: Option<String>,
+        /// The environment variable holding the target's key [default: as the source: from
+        /// GEMNASIUM_SECRET_KEY or GEMNASIUM_SECRET_KEY_FILE, when set].
+        #[arg(long, value_name = "VAR")]
+        to_key_env: Option<String>,
+    },
+    /// Show the store's backend, location (password removed), schema version, row counts and
+    /// whether its secrets are encrypted.
+    #[command(
+        after_help = "Examples:\n  gemnasium-bitbucket store status\n  gemnasium-bitbucket --store postgres://gemnasium@db/gemnasium store status --json"
+    )]
+    Status,
+}
+
+const MIGRATE_HELP: &str = "\
+Examples:
+  gemnasium-bitbucket store migrate --from sqlite:///var/lib/gemnasium/store.db \\
+    --to postgres://gemnasium@db/gemnasium
+  NEW=$(gemnasium-bitbucket store keygen | tail -1) gemnasium-bitbucket store migrate \\
+    --from sqlite://old.db --to sqlite://new.db --to-key-env NEW     # encrypt the copy
+  gemnasium-bitbucket store migrate --from postgres://gemnasium@db/gemnasium \\
+    --to sqlite://backup.db --force
+
+A PostgreSQL schema other than the default: postgres://USER@HOST/DB?options[search_path]=SCHEMA.
+Stop the services using the source first: what they write during the copy is not copied.
+Not copied (short-lived): webhook deliveries seen recently, request budgets, leases.";

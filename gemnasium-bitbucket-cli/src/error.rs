@@ -171,6 +171,9 @@ fn service_hint(e: &Error) -> Option<String> {
         Error::NotTracked { source_name, .. } => {
             format!("see `repo-syncer repos list {source_name}`")
         }
+        Error::WorkspaceNotAllowed { .. } => {
+            "sign in with an account that belongs to one of those workspaces, or ask an administrator to add the account to one (`auth provider show PROVIDER` lists them)".into()
+        }
         _ => return None,
     })
 }
@@ -247,6 +250,9 @@ fn api_hint(e: &ApiError) -> Option<String> {
             "the account owner signs in again with `auth login PROVIDER PURPOSE`".into()
         }
         ApiError::Setup(_) => "give a readable PEM CA certificate with --ca-cert".into(),
+        ApiError::Retired { .. } => {
+            "Bitbucket removed an endpoint this version calls: read the announcement, then upgrade (`doctor` lists the deprecations seen)".into()
+        }
         _ => return None,
     })
 }

@@ -103,6 +103,7 @@ pub fn provider_json(p: &Provider) -> Value {
         "pkce": p.pkce,
         "homepage": p.homepage,
         "callback_url": p.callback_url(),
+        "allowed_workspaces": p.allowed_workspaces,
     })
 }
 
@@ -189,6 +190,7 @@ pub fn provider_fields(p: &Provider) -> Vec<(&'static str, String)> {
             p.callback_url()
                 .map_or_else(|| "- (record the homepage)".to_owned(), |c| c.to_string()),
         ),
+        ("allowed_workspaces", p.allowed_workspaces.to_string()),
     ]
 }
 
@@ -209,6 +211,26 @@ pub fn source_fields(s: &Source) -> Vec<(&'static str, String)> {
         ("kind", s.kind.to_string()),
         ("api_url", s.api_url.to_string()),
     ]
+}
+
+/// Reports an update like [`print_outcome`]; its JSON form adds the row's `version` after the
+/// update (1 when created, plus one per changing update), so that callers can see that no
+/// update was lost.
+///
+/// # Errors
+/// The write's failure.
+pub fn print_updated(
+    json: bool,
+    entity: &str,
+    key: &str,
+    outcome: &str,
+    version: i64,
+) -> anyhow::Result<()> {
+    if json {
+        print_json(&json!({"entity": entity, "key": key, "outcome": outcome, "version": version}))
+    } else {
+        Ok(line(format!("{entity} {key}: {outcome}"))?)
+    }
 }
 
 /// Reports a write: `provider bitbucket.org: created`, or its JSON form.

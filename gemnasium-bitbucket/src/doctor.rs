@@ -3,6 +3,7 @@
 //! front end maps problems to its own commands).
 //!
 //! Everything here is read-only: no check writes to the store or spends a refresh token.
+//! (Remembering when deprecations were last reported is the handle's job.)
 
 use std::fmt;
 
@@ -14,7 +15,7 @@ use crate::model::{
     TokenKey, TokenState,
 };
 use crate::oauth::{Check, Verification};
-use crate::store::{Store, StoreError, StoredToken};
+use crate::store::{DeprecationNotice, Store, StoreError, StoredToken};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -76,6 +77,8 @@ pub enum Subject {
         /// Its provider.
         provider: ProviderName,
     },
+    /// Deprecations Bitbucket announced in its answers.
+    Deprecations,
     /// A stored token.
     Token {
         /// Whose.
@@ -94,6 +97,7 @@ impl fmt::Display for Subject {
             Subject::Client { provider, purpose } => write!(f, "client {provider}/{purpose}"),
             Subject::Consumer { provider, purpose } => write!(f, "consumer {provider}/{purpose}"),
             Subject::Source { provider } => write!(f, "source {provider}"),
+            Subject::Deprecations => f.write_str("deprecations"),
             Subject::Token { key, account } => {
                 write!(f, "token {}/{} {account}", key.provider, key.purpose)
             }
@@ -110,6 +114,8 @@ pub enum Problem {
     StoreUnavailable,
     /// Others can read the store's files.
     StorePermissions,
+    /// The store keeps consumer secrets and tokens in plain text (no secret key).
+    PlainTextSecrets,
     /// No provider is configured.
     NoProvider,
     /// A provider's URL differs from Bitbucket Cloud's.
@@ -218,6 +224,18 @@ pub enum Problem {
         /// Whose.
         key: TokenKey,
     },
+    /// Anyone with a Bitbucket account can sign in: no workspace limits it.
+    SignInUnrestricted {
+        /// The provider.
+        provider: ProviderName,
+    },
+    /// Bitbucket answered `410` naming a deprecation: an endpoint this version calls is gone.
+    Deprecated {
+        /// The reference, such as `CHANGE-2770`.
+        change: String,
+        /// The announcement URL, when given.
+        announcement: Option<String>,
+    },
     /// A refresh token is idle long enough to risk Bitbucket's ~3-month expiry.
     TokenIdle {
         /// Whose.
@@ -234,6 +252,7 @@ impl Problem {
         match self {
             Problem::StoreUnavailable => "check the store location and its permissions, or restore it from a backup".into(),
             Problem::StorePermissions => "make the store's files readable by their owner only (chmod 600); opening the store for writing does it when it can".into(),
+            Problem::PlainTextSecrets => "encrypt them: create a key (`store keygen`), set GEMNASIUM_SECRET_KEY to it wherever the store is used, then run `store encrypt`".into(),
             Problem::NoProvider => "record the Bitbucket Cloud set-up (provider, clients, source)".into(),
             Problem::UnusualUrl { field, expected, .. } => format!("unless this is deliberate, set the {field} to {expected}"),
             Problem::ApiUrlOnWebsite { .. } => "set the API URL to https://api.bitbucket.org".into(),
@@ -260,6 +279,11 @@ impl Problem {
             Problem::NotVerified => "run the check online to verify the consumer on Bitbucket".into(),
             Problem::TokenNeedsReauth { .. } | Problem::TokenExpired { .. } => "the account owner signs in again".into(),
             Problem::TokenIdle { .. } => "refresh idle tokens daily (a refresh keeps them alive)".into(),
+            Problem::SignInUnrestricted { .. } => "unless anyone with a Bitbucket account may sign in, limit sign-in to your workspaces".into(),
+            Problem::Deprecated { announcement, .. } => match announcement {
+                Some(url) => format!("read {url}, then upgrade to a version that no longer calls the removed endpoint (or report it)"),
+                None => "upgrade to a version that no longer calls the removed endpoint (or report it)".into(),
+            },
         }
     }
 }
@@ -332,6 +356,19 @@ pub async fn check_configuration(store: &dyn Store) -> Result<Vec<Finding>, Stor
             },
             warning,
             Problem::StorePermissions,
+        ));
+    }
+    let secrets = store.secrets_at_rest().await?;
+    if secrets.persisted && secrets.plain > 0 {
+        findings.push(Finding::warn(
+            Subject::Store {
+                location: store.location(),
+            },
+            format!(
+                "{} secret(s) (consumer secrets, tokens, webhook secrets) are stored in plain text: a copy or backup of the store leaks them",
+                secrets.plain
+            ),
+            Problem::PlainTextSecrets,
         ));
     }
     let providers = store.providers().await?;
@@ -502,6 +539,23 @@ fn check_provider(provider: &Provider) -> Vec<Finding> {
             ),
         ));
     }
+    if provider.allowed_workspaces.is_empty() {
+        findings.push(Finding::warn(
+            subject(),
+            "anyone with a Bitbucket account can sign in: no allowed workspaces are set",
+            Problem::SignInUnrestricted {
+                provider: provider.name.clone(),
+            },
+        ));
+    } else {
+        findings.push(Finding::pass(
+            subject(),
+            format!(
+                "sign-in is limited to members of {}",
+                provider.allowed_workspaces
+            ),
+        ));
+    }
     findings
 }
 
@@ -629,7 +683,6 @@ pub fn consumer_finding(provider: &Provider, purpose: Purpose, v: &Verification)
 /// expiry.
 #[must_use]
 pub fn check_tokens(tokens: &[StoredToken], now: DateTime<Utc>) -> Vec<Finding> {
-    let idle_limit = Duration::days(60);
     tokens
         .iter()
         .map(|t| {
@@ -652,7 +705,6 @@ pub fn check_tokens(tokens: &[StoredToken], now: DateTime<Utc>) -> Vec<Finding> 
                     Problem::TokenNeedsReauth { key },
                 );
             }
-            let last_use = t.refreshed_at.unwrap_or(t.created_at);
             if t.tokens.refresh_token.is_none() && t.tokens.expires_within(now, Duration::zero()) {
                 return Finding::warn(
                     subject,
@@ -660,17 +712,127 @@ pub fn check_tokens(tokens: &[StoredToken], now: DateTime<Utc>) -> Vec<Finding> 
                     Problem::TokenExpired { key },
                 );
             }
-            if t.tokens.refresh_token.is_some() && now - last_use > idle_limit {
-                let days = (now - last_use).num_days();
-                return Finding::warn(
+            let last_use = t.refreshed_at.unwrap_or(t.created_at);
+            let days = (now - last_use).num_days();
+            match t.tokens.refresh_token.as_ref().and(t.expires_at()) {
+                Some(dies) if dies <= now => Finding::fail(
                     subject,
                     format!(
-                        "refresh token unused for {days} days; Bitbucket expires unused refresh tokens after about 3 months"
+                        "refresh token unused for {days} days: Bitbucket has most likely expired it (about 3 months idle)"
+                    ),
+                    Problem::TokenNeedsReauth { key },
+                ),
+                Some(dies) if dies - now <= crate::store::EXPIRY_WARNING => Finding::warn(
+                    subject,
+                    format!(
+                        "refresh token unused for {days} days; it expires around {} unless refreshed",
+                        dies.format("%Y-%m-%d")
                     ),
                     Problem::TokenIdle { key, days },
-                );
+                ),
+                _ => Finding::pass(subject, format!("{} (scopes {})", t.state, t.tokens.scopes)),
             }
-            Finding::pass(subject, format!("{} (scopes {})", t.state, t.tokens.scopes))
         })
         .collect()
+}
+
+/// Findings about deprecations Bitbucket announced (a `410` naming a `CHANGE-NNNN`) after
+/// `since` (the last report; `None`: ever): one failure per deprecation, or one pass.
+#[must_use]
+pub fn check_deprecations(
+    notices: &[DeprecationNotice],
+    since: Option<DateTime<Utc>>,
+) -> Vec<Finding> {
+    let fresh: Vec<&DeprecationNotice> = notices
+        .iter()
+        .filter(|n| since.is_none_or(|s| n.last_seen > s))
+        .collect();
+    if fresh.is_empty() {
+        let message = match since {
+            Some(s) => format!(
+                "no removed endpoint answered since the last report ({})",
+                s.format("%Y-%m-%d %H:%M UTC")
+            ),
+            None => "no removed endpoint answered so far".to_owned(),
+        };
+        return vec![Finding::pass(Subject::Deprecations, message)];
+    }
+    fresh
+        .into_iter()
+        .map(|n| {
+            Finding::fail(
+                Subject::Deprecations,
+                format!(
+                    "Bitbucket answered 410 {} ({} time(s), last {}){}: an endpoint this version calls was removed",
+                    n.change,
+                    n.count,
+                    n.last_seen.format("%Y-%m-%d %H:%M UTC"),
+                    n.announcement
+                        .as_ref()
+                        .map(|a| format!("; see {a}"))
+                        .unwrap_or_default()
+                ),
+                Problem::Deprecated {
+                    change: n.change.clone(),
+                    announcement: n.announcement.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::{check_tokens, Status};
+    use crate::model::{
+        AccessToken, AccountInfo, Purpose, RefreshToken, TokenKey, TokenSet, TokenState,
+    };
+    use crate::store::StoredToken;
+
+    fn token(last_use_days_ago: i64, refresh: bool, now: chrono::DateTime<Utc>) -> StoredToken {
+        let account = AccountInfo {
+            uuid: "{d1f4c2a0-0000-4000-8000-000000000001}".parse().unwrap(),
+            account_id: None,
+            nickname: Some("jdoe".into()),
+            display_name: None,
+        };
+        StoredToken {
+            key: TokenKey {
+                provider: "bitbucket.org".parse().unwrap(),
+                purpose: Purpose::Sync,
+                account: account.uuid.clone(),
+            },
+            account,
+            tokens: TokenSet {
+                access_token: AccessToken::new("a").unwrap(),
+                refresh_token: refresh.then(|| RefreshToken::new("r").unwrap()),
+                expires_at: Some(now + Duration::hours(1)),
+                scopes: "repository".parse().unwrap(),
+            },
+            state: TokenState::Active,
+            version: 1,
+            created_at: now - Duration::days(200),
+            refreshed_at: Some(now - Duration::days(last_use_days_ago)),
+            last_error: None,
+            lease_until: None,
+        }
+    }
+
+    #[test]
+    fn a_refresh_token_warns_14_days_before_its_idle_expiry_and_fails_after() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let status = |days, refresh| check_tokens(&[token(days, refresh, now)], now)[0].status;
+        assert_eq!(status(1, true), Status::Pass);
+        assert_eq!(status(75, true), Status::Pass);
+        assert_eq!(status(77, true), Status::Warn);
+        assert_eq!(status(89, true), Status::Warn);
+        assert_eq!(status(90, true), Status::Fail);
+        assert_eq!(status(120, true), Status::Fail);
+        // Without a refresh token nothing idles out.
+        assert_eq!(status(120, false), Status::Pass);
+        let t = token(10, true, now);
+        assert_eq!(t.expires_at(), Some(now + Duration::days(80)));
+    }
 }

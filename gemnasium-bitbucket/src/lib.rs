@@ -95,6 +95,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod declarative;
 pub mod doctor;
 pub mod model;
 pub mod oauth;

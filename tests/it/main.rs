@@ -2,12 +2,16 @@
 //! library. One binary with one module per area (faster to link than one binary per file).
 
 mod bad_input;
+mod bitbucket_2026;
 mod browser;
 mod cli_snapshots;
+mod config_file;
 mod hardening;
 mod mock_server;
 mod oauth_cli;
+mod replicas;
 mod secrets;
+mod secrets_at_rest;
 mod seed;
 mod service_example;
 mod stack;

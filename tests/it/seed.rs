@@ -48,8 +48,8 @@ fn list_and_show_print_exactly_what_was_created() {
 
     assert_eq!(
         stdout(s.via("auth").args(["provider", "list"])),
-        "NAME           KIND       AUTHORIZE URL                                TOKEN URL                                       API URL\n\
-         bitbucket.org  bitbucket  https://bitbucket.org/site/oauth2/authorize  https://bitbucket.org/site/oauth2/access_token  https://api.bitbucket.org\n"
+        "NAME           KIND       AUTHORIZE URL                                TOKEN URL                                       API URL                    SIGN-IN FROM\n\
+         bitbucket.org  bitbucket  https://bitbucket.org/site/oauth2/authorize  https://bitbucket.org/site/oauth2/access_token  https://api.bitbucket.org  any workspace\n"
     );
     assert_eq!(
         json_of(s.via("auth").args(["provider", "list", "--json"])),
@@ -57,13 +57,13 @@ fn list_and_show_print_exactly_what_was_created() {
                 "authorize_url": "https://bitbucket.org/site/oauth2/authorize",
                 "token_url": "https://bitbucket.org/site/oauth2/access_token",
                 "api_url": "https://api.bitbucket.org", "pkce": false,
-                "homepage": null, "callback_url": null}])
+                "homepage": null, "callback_url": null, "allowed_workspaces": []}])
     );
     assert_eq!(
         stdout(s.via("auth").args(["provider", "show", "bitbucket.org"])),
-        "name:          bitbucket.org\nkind:          bitbucket\nauthorize_url: https://bitbucket.org/site/oauth2/authorize\n\
-         token_url:     https://bitbucket.org/site/oauth2/access_token\napi_url:       https://api.bitbucket.org\npkce:          off\n\
-         homepage:      -\ncallback_url:  - (record the homepage)\n"
+        "name:               bitbucket.org\nkind:               bitbucket\nauthorize_url:      https://bitbucket.org/site/oauth2/authorize\n\
+         token_url:          https://bitbucket.org/site/oauth2/access_token\napi_url:            https://api.bitbucket.org\npkce:               off\n\
+         homepage:           -\ncallback_url:       - (record the homepage)\nallowed_workspaces: any workspace\n"
     );
 
     assert_eq!(

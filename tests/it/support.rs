@@ -87,6 +87,8 @@ impl Sandbox {
         cmd.current_dir(self.path())
             .env("GEMNASIUM_STORE", self.store())
             .env_remove("GEMNASIUM_LOG")
+            .env_remove("GEMNASIUM_SECRET_KEY")
+            .env_remove("GEMNASIUM_SECRET_KEY_FILE")
             .env("HOME", self.path())
             .env("XDG_DATA_HOME", self.path().join("data"));
         cmd

@@ -44,3 +44,9 @@ pub fn rows(location: &str) -> Rows {
     .join()
     .expect("reading the rows")
 }
+
+/// The README's Rust examples, compiled (and run, unless `no_run`) as doctests of this package
+/// so that they cannot drift from the library.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

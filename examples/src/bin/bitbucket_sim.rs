@@ -5,9 +5,10 @@
 //! bitbucket_sim acme:200,beta:50,empty:0 100
 //! ```
 //! prints one JSON line `{"uri", "key", "access", "refresh", "user"}` (a consumer and a signed-in
-//! user's tokens), then serves.
+//! user's tokens), then serves. Lines on standard input change repositories as Bitbucket would
+//! (`touch WORKSPACE SLUG`, `delete WORKSPACE SLUG`); each is answered with `ok`.
 
-use std::io::Read;
+use std::io::{BufRead, Write};
 
 use anyhow::Context;
 use gemnasium_bitbucket::testing::{MockBitbucket, MockConsumer, MockUser, Quirks};
@@ -38,10 +39,20 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         serde_json::json!({"uri": bitbucket.uri(), "key": "bench-key", "access": access, "refresh": refresh, "user": user})
     );
-    // Serve until the parent closes our stdin.
-    tokio::task::spawn_blocking(|| {
-        let mut sink = Vec::new();
-        let _ = std::io::stdin().read_to_end(&mut sink);
+    // Serve until the parent closes our stdin, applying its changes.
+    let bitbucket = std::sync::Arc::new(bitbucket);
+    let mock = bitbucket.clone();
+    tokio::task::spawn_blocking(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["touch", workspace, slug] => mock.touch_repository(workspace, slug),
+                ["delete", workspace, slug] => mock.remove_repository(workspace, slug),
+                _ => eprintln!("bitbucket_sim: unknown command {line:?}"),
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "ok");
+            let _ = out.flush();
+        }
     })
     .await?;
     Ok(())

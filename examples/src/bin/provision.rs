@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let key = std::env::var("BB_KEY").context("set BB_KEY to the consumer's key")?;
     let secret = std::env::var("BB_SECRET").context("set BB_SECRET to the consumer's secret")?;
 
-    let store = store::open(&location).await?;
+    let store = store::open_with(&location, &store::StoreOptions::from_env()?).await?;
     let config = Configuration::bitbucket_cloud(key.parse()?, ClientSecret::new(secret)?);
     for step in apply(store.as_ref(), &config).await? {
         println!("{} {}: {}", step.entity, step.key, step.outcome.as_str());

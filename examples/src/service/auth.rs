@@ -165,6 +165,19 @@ async fn finish(state: &AppState, headers: &HeaderMap, query: &str) -> Response 
                 ),
             );
         }
+        Err(Error::WorkspaceNotAllowed { account, required }) => {
+            tracing::info!(%account, %required, "sign-in refused: not a member of an allowed workspace");
+            return clear_pending(
+                state,
+                refusal(
+                    StatusCode::FORBIDDEN,
+                    "Not allowed to sign in",
+                    &format!(
+                        "The Bitbucket account {account} is not a member of any workspace allowed to sign in here ({required}). Nothing was stored. Sign in with an account from one of those workspaces, or ask an administrator of one to add you."
+                    ),
+                ),
+            );
+        }
         Err(e) => {
             tracing::warn!(error = %e, "sign-in failed");
             return clear_pending(

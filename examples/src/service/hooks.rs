@@ -7,17 +7,23 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use gemnasium_bitbucket::service::WebhookError;
 use gemnasium_bitbucket::sync::EventPayload;
 
 use super::html::{escape, page};
 use super::state::{AppState, PushEvent};
 
-/// Answers fast: 204 when recorded, 200 for an ignored redelivery, the library's status (401
-/// unsigned or tampered, 400 malformed, 500 store failure) for a refusal, nothing recorded.
+/// Answers fast: 204 when recorded, 200 for a redelivery (the library recognises it by its
+/// `X-Request-UUID` and does not hand it over again), the library's status (401 unsigned or
+/// tampered, 400 malformed, 500 store failure) for a refusal, nothing recorded.
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let delivery = match state.bitbucket.receive_webhook(header, &body).await {
         Ok(delivery) => delivery,
+        Err(duplicate @ WebhookError::Duplicate { .. }) => {
+            tracing::info!(%duplicate, "redelivery ignored");
+            return (StatusCode::OK, "already received").into_response();
+        }
         Err(refused) => {
             tracing::warn!(reason = %refused, "webhook delivery refused");
             let status = StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -30,11 +36,6 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         .unwrap_or_default()
         .trim()
         .to_owned();
-    // Only after verification: an unsigned request cannot mark an id as seen.
-    if !state.first_delivery(&event.request_uuid.to_string()) {
-        tracing::info!(%request_uuid, "redelivery ignored");
-        return (StatusCode::OK, "already received").into_response();
-    }
     let changes = match &event.payload {
         EventPayload::Push { changes, .. } => changes
             .iter()

@@ -80,7 +80,9 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// A bad flag value, a store that cannot be opened, an address that cannot be bound.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let provider = config.provider.parse().context("invalid --provider")?;
-    let store = gemnasium_bitbucket::store::open(&config.store)
+    // The same key the CLI uses (GEMNASIUM_SECRET_KEY / _FILE) encrypts secrets at rest.
+    let options = gemnasium_bitbucket::store::StoreOptions::from_env()?;
+    let store = gemnasium_bitbucket::store::open_with(&config.store, &options)
         .await
         .with_context(|| "cannot open the store (--store / GEMNASIUM_STORE)")?;
     let bitbucket = Bitbucket::builder(store)

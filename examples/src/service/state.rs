@@ -1,7 +1,8 @@
-//! What the service keeps in memory: sign-ins in progress, sessions, deliveries seen, push
-//! events received, the last sync's outcome. Everything durable is in the library's store.
+//! What the service keeps in memory: sign-ins in progress, sessions, push events received, the
+//! last sync's outcome. Everything durable is in the library's store (which also recognises
+//! redelivered webhooks).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,6 @@ use super::cookies::CookieKey;
 
 /// How long a sign-in may take between the redirect and the callback.
 pub const PENDING_TTL: Duration = Duration::from_secs(600);
-/// How many delivery ids are remembered to ignore redeliveries.
-const SEEN_CAPACITY: usize = 10_000;
 
 /// Shared by every request handler; cheap to clone.
 #[derive(Clone, Debug)]
@@ -66,8 +65,6 @@ pub struct PushEvent {
 struct Memory {
     pending: HashMap<String, (PendingParts, Instant)>,
     sessions: HashMap<String, SessionUser>,
-    seen: HashSet<String>,
-    seen_order: VecDeque<String>,
     events: Vec<PushEvent>,
     last_sync: Option<String>,
 }
@@ -130,21 +127,6 @@ impl AppState {
     /// The user of session `id`.
     pub fn session(&self, id: &str) -> Option<SessionUser> {
         self.memory().sessions.get(id).cloned()
-    }
-
-    /// Records `request_uuid` as seen; `false` when it already was (a redelivery).
-    pub fn first_delivery(&self, request_uuid: &str) -> bool {
-        let mut memory = self.memory();
-        if !memory.seen.insert(request_uuid.to_owned()) {
-            return false;
-        }
-        memory.seen_order.push_back(request_uuid.to_owned());
-        if memory.seen_order.len() > SEEN_CAPACITY {
-            if let Some(oldest) = memory.seen_order.pop_front() {
-                memory.seen.remove(&oldest);
-            }
-        }
-        true
     }
 
     /// Records a push event.

@@ -10,7 +10,7 @@ use crate::cli::ClientsCommand;
 use crate::error::{hinted, usage, with_hint};
 use crate::output::{
     client_fields, client_json, print_fields, print_json, print_outcome, print_table,
-    secret_display, warn,
+    print_updated, secret_display, warn,
 };
 
 pub async fn run(ctx: &Ctx, command: ClientsCommand) -> anyhow::Result<()> {
@@ -143,11 +143,12 @@ pub async fn run(ctx: &Ctx, command: ClientsCommand) -> anyhow::Result<()> {
             if let Some(review) = review {
                 warn_review(&review, allow_missing_scopes);
             }
-            print_outcome(
+            print_updated(
                 ctx.json,
                 "client",
                 &format!("{provider}/{purpose}"),
                 updated.outcome.as_str(),
+                updated.version,
             )
         }
         ClientsCommand::Verify { provider, purpose } => {

@@ -118,10 +118,23 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
         ));
     }
 
+    let bitbucket = ctx.bitbucket(Access::Write, 10).await?;
+    // Re-running configure must not lift a sign-in limit by omission: without either flag,
+    // the recorded workspaces stay.
+    let allowed = if args.any_workspace || !args.allow_workspaces.is_empty() {
+        args.allow_workspaces.into_iter().collect()
+    } else {
+        bitbucket
+            .store()
+            .provider(&provider.name)
+            .await?
+            .map(|p| p.allowed_workspaces)
+            .unwrap_or_default()
+    };
+    let provider = provider.with_allowed_workspaces(allowed);
     let config = Configuration::bitbucket_cloud(key, secret)
         .with_provider(provider)
         .with_purposes(&purposes);
-    let bitbucket = ctx.bitbucket(Access::Write, 10).await?;
     let verification = if args.no_verify {
         None
     } else {
@@ -153,6 +166,14 @@ pub async fn run(ctx: &Ctx, args: ConfigureArgs) -> anyhow::Result<()> {
     outln!("\nNext:")?;
     if config.purposes.contains(&Purpose::Login) {
         outln!("  - users can sign in with Bitbucket at {homepage}")?;
+        if config.provider.allowed_workspaces.is_empty() {
+            outln!("    (anyone with a Bitbucket account; limit it with --allow-workspace SLUG)")?;
+        } else {
+            outln!(
+                "    (members of {} only)",
+                config.provider.allowed_workspaces
+            )?;
+        }
     }
     if config.purposes.contains(&Purpose::Sync) {
         outln!(

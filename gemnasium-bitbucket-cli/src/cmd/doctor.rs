@@ -73,6 +73,9 @@ fn fix(problem: &Problem) -> String {
         Problem::TokenIdle { .. } => {
             "run `auth tokens refresh --older-than 30d` (daily from cron)".into()
         }
+        Problem::SignInUnrestricted { provider } => format!(
+            "unless anyone with a Bitbucket account may sign in: `auth provider update {provider} --allow-workspace SLUG` (repeatable)"
+        ),
         other => other.advice(),
     }
 }

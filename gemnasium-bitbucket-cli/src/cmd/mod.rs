@@ -4,6 +4,7 @@
 mod clients;
 mod completions;
 mod configure;
+mod declarative;
 mod doctor;
 mod links;
 mod login;
@@ -11,6 +12,8 @@ mod login;
 mod mock_server;
 mod provider;
 mod sources;
+mod store_admin;
+mod store_migrate;
 mod sync;
 mod tokens;
 
@@ -47,9 +50,10 @@ impl Ctx {
     /// Opens the configured store (default: SQLite in the user's data directory).
     pub async fn open_store(&self, access: Access) -> anyhow::Result<DynStore> {
         let location = self.location()?;
+        let options = store::StoreOptions::from_env()?;
         let store = match access {
-            Access::Read => store::open_for_reading(&location).await?,
-            Access::Write => store::open(&location).await?,
+            Access::Read => store::open_for_reading_with(&location, &options).await?,
+            Access::Write => store::open_with(&location, &options).await?,
         };
         Ok(store)
     }
@@ -132,5 +136,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::MockServer(args) => mock_server::run(&ctx, args).await.map(|()| done),
         Command::Completions { shell } => completions::completions(shell).map(|()| done),
         Command::Man => completions::man().map(|()| done),
+        Command::Store { command } => store_admin::run(&ctx, command).await.map(|()| done),
+        Command::Export { include_secrets } => declarative::export(&ctx, include_secrets)
+            .await
+            .map(|()| done),
+        Command::Apply {
+            file,
+            dry_run,
+            prune,
+        } => declarative::apply(&ctx, &file, dry_run, prune)
+            .await
+            .map(|()| done),
     }
 }

@@ -9,7 +9,8 @@ use crate::cli::ProviderCommand;
 use crate::error::{hinted, usage, with_hint};
 use crate::outln;
 use crate::output::{
-    print_fields, print_json, print_outcome, print_table, provider_fields, provider_json,
+    print_fields, print_json, print_outcome, print_table, print_updated, provider_fields,
+    provider_json,
 };
 
 pub async fn run(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
@@ -22,8 +23,11 @@ pub async fn run(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
             api_url,
             pkce,
             homepage,
+            allow_workspaces,
         } => {
-            let mut provider = Provider::new(name, kind, authorize_url, token_url).with_pkce(pkce);
+            let mut provider = Provider::new(name, kind, authorize_url, token_url)
+                .with_pkce(pkce)
+                .with_allowed_workspaces(allow_workspaces.into_iter().collect());
             if let Some(api_url) = api_url {
                 provider = provider.with_api_url(api_url);
             }
@@ -65,11 +69,19 @@ pub async fn run(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
                         p.authorize_url.to_string(),
                         p.token_url.to_string(),
                         p.api_url.to_string(),
+                        p.allowed_workspaces.to_string(),
                     ]
                 })
                 .collect();
             Ok(print_table(
-                &["NAME", "KIND", "AUTHORIZE URL", "TOKEN URL", "API URL"],
+                &[
+                    "NAME",
+                    "KIND",
+                    "AUTHORIZE URL",
+                    "TOKEN URL",
+                    "API URL",
+                    "SIGN-IN FROM",
+                ],
                 &rows,
                 "no providers; add one with `auth provider create` or run `configure`",
             )?)
@@ -88,8 +100,13 @@ pub async fn run(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
             api_url,
             pkce,
             homepage,
+            allow_workspaces,
+            any_workspace,
         } => {
             let mut patch = ProviderPatch::new();
+            if any_workspace || !allow_workspaces.is_empty() {
+                patch = patch.allowed_workspaces(allow_workspaces.into_iter().collect());
+            }
             if let Some(u) = authorize_url {
                 patch = patch.authorize_url(u);
             }
@@ -107,16 +124,17 @@ pub async fn run(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
             }
             if patch.is_empty() {
                 return Err(usage(
-                    "nothing to update; pass --authorize-url, --token-url, --api-url, --pkce or --homepage",
+                    "nothing to update; pass --authorize-url, --token-url, --api-url, --pkce, --homepage, --allow-workspace or --any-workspace",
                 ));
             }
             let bitbucket = ctx.bitbucket(Access::Write, 30).await?;
             let updated = bitbucket.update_provider(&name, &patch).await?;
-            print_outcome(
+            print_updated(
                 ctx.json,
                 "provider",
                 name.as_str(),
                 updated.outcome.as_str(),
+                updated.version,
             )
         }
         ProviderCommand::Delete { name, cascade } => {

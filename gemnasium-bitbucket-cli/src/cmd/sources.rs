@@ -10,7 +10,7 @@ use crate::cli::SourcesCommand;
 use crate::error::{hinted, usage, with_hint};
 use crate::outln;
 use crate::output::{
-    print_fields, print_json, print_outcome, print_table, source_fields, source_json,
+    print_fields, print_json, print_outcome, print_table, print_updated, source_fields, source_json,
 };
 
 pub async fn run(ctx: &Ctx, command: SourcesCommand) -> anyhow::Result<()> {
@@ -86,11 +86,12 @@ pub async fn run(ctx: &Ctx, command: SourcesCommand) -> anyhow::Result<()> {
             }
             let bitbucket = ctx.bitbucket(Access::Write, 30).await?;
             let updated = bitbucket.update_source(&provider, &patch).await?;
-            print_outcome(
+            print_updated(
                 ctx.json,
                 "source",
                 provider.as_str(),
                 updated.outcome.as_str(),
+                updated.version,
             )
         }
         SourcesCommand::Delete {

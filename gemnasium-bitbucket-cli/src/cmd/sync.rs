@@ -4,7 +4,10 @@ use std::io::IsTerminal;
 
 use gemnasium_bitbucket::model::ProviderName;
 use gemnasium_bitbucket::service::{Credential, SyncOptions, SyncReport};
-use gemnasium_bitbucket::sync::{RemoteError, SyncObserver, WorkspaceRef};
+use gemnasium_bitbucket::store::ListingKind;
+use gemnasium_bitbucket::sync::{
+    RemoteError, RemoteErrorKind, SyncObserver, WorkspaceRef, WorkspaceResult,
+};
 use gemnasium_bitbucket::Bitbucket;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -92,8 +95,9 @@ pub async fn run(ctx: &Ctx, command: RepoSyncerCommand) -> anyhow::Result<()> {
             events,
             dry_run,
             time_limit,
+            full,
         } => {
-            let mut options = SyncOptions::new().dry_run(dry_run);
+            let mut options = SyncOptions::new().dry_run(dry_run).full_listing(full);
             if let Some(w) = workspace {
                 options = options.workspace(w);
             }
@@ -167,6 +171,19 @@ async fn sync(
         .await?;
     progress.0.finish_and_clear();
     print_summary(ctx, &report, options.dry_run)?;
+    if let Some(limited) = rate_limited(&report) {
+        let message = match limited.resume_after {
+            Some(t) => format!(
+                "rate limited; resume after {}",
+                t.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => "rate limited; resume later".to_owned(),
+        };
+        return Err(hinted(
+            message,
+            "run sync again then: only complete listings were written, and webhooks resume with the repositories not yet checked",
+        ));
+    }
     let failed: Vec<_> = report
         .crawl
         .failures()
@@ -202,17 +219,55 @@ async fn sync(
     Ok(())
 }
 
+/// The rate limit that stopped part of the run (a workspace listing or the webhooks), the one
+/// to wait longest for when several did.
+fn rate_limited(report: &SyncReport) -> Option<&RemoteError> {
+    report
+        .crawl
+        .failures()
+        .map(|(_, e)| e)
+        .chain(report.hooks.as_ref().and_then(|h| h.stopped_by.as_ref()))
+        .filter(|e| e.kind == RemoteErrorKind::RateLimited)
+        .max_by_key(|e| e.resume_after)
+}
+
 fn print_summary(ctx: &Ctx, report: &SyncReport, dry_run: bool) -> anyhow::Result<()> {
     let crawl = &report.crawl;
     let failures: Vec<_> = crawl
         .failures()
         .map(|(slug, e)| json!({"workspace": slug, "error": e.message}))
         .collect();
+    let outcomes: Vec<_> = crawl
+        .workspaces
+        .iter()
+        .filter_map(|w| match w {
+            WorkspaceResult::Listed {
+                slug,
+                repositories,
+                fetched,
+                listing,
+                reason,
+            } => Some((slug, *repositories, *fetched, *listing, *reason)),
+            _ => None,
+        })
+        .collect();
+    let listing_word = |listing: ListingKind| match listing {
+        ListingKind::Incremental => "incremental",
+        _ => "full",
+    };
     if ctx.json {
+        let outcomes: Vec<_> = outcomes
+            .iter()
+            .map(|(slug, repositories, fetched, listing, reason)| {
+                json!({"workspace": slug, "listing": listing_word(*listing), "reason": reason,
+                       "repositories": repositories, "fetched": fetched})
+            })
+            .collect();
         return print_json(&json!({
             "dry_run": dry_run,
             "complete": report.complete(),
-            "workspaces": {"listed": crawl.workspaces.len() - failures.len(), "failed": failures},
+            "workspaces": {"listed": crawl.workspaces.len() - failures.len(), "failed": failures,
+                           "incremental": crawl.incremental, "outcomes": outcomes},
             "repositories": {"listed": crawl.repositories, "new": crawl.changes.new, "updated": crawl.changes.updated,
                              "unchanged": crawl.changes.unchanged, "gone": crawl.changes.gone},
             "hooks": report.hooks,
@@ -224,10 +279,19 @@ fn print_summary(ctx: &Ctx, report: &SyncReport, dry_run: bool) -> anyhow::Resul
         warn(format!("workspace {slug}: {error}"));
     }
     outln!(
-        "workspaces: {} listed, {} failed",
+        "workspaces: {} listed, {} failed; {} listed incrementally",
         crawl.workspaces.len() - failures.len(),
-        failures.len()
+        failures.len(),
+        crawl.incremental
     )?;
+    for (slug, repositories, fetched, listing, reason) in &outcomes {
+        outln!(
+            "  {}: {} ({}), {fetched} of {repositories} repositories fetched",
+            crate::output::escaped(slug),
+            listing_word(*listing),
+            reason.describe()
+        )?;
+    }
     let c = crawl.changes;
     outln!(
         "repositories: {} listed ({} new, {} updated, {} unchanged, {} gone){}",
@@ -251,12 +315,17 @@ fn print_summary(ctx: &Ctx, report: &SyncReport, dry_run: bool) -> anyhow::Resul
                 warn(format!("{repo}: {error}"));
             }
             outln!(
-                "hooks: {} created, {} updated, {} deleted, {} unchanged, {} skipped{}{}",
+                "hooks: {} created, {} updated, {} deleted, {} unchanged, {} skipped{}{}{}",
                 h.created,
                 h.updated,
                 h.deleted,
                 h.unchanged,
                 h.warnings.len(),
+                if h.proven > 0 {
+                    format!(", {} proven by recent deliveries (not checked)", h.proven)
+                } else {
+                    String::new()
+                },
                 if h.busy > 0 {
                     format!(", {} left to a concurrent run", h.busy)
                 } else {

@@ -30,7 +30,8 @@ pub async fn run(ctx: &Ctx, command: TokensCommand) -> anyhow::Result<()> {
                     .map(|t| json!({
                         "provider": t.key.provider, "purpose": t.key.purpose, "account": t.key.account,
                         "nickname": t.account.nickname, "scopes": t.tokens.scopes.to_string(),
-                        "expires_at": t.tokens.expires_at, "refreshed_at": t.refreshed_at,
+                        "expires_at": t.tokens.expires_at, "grant_expires_at": t.expires_at(),
+                        "refreshed_at": t.refreshed_at,
                         "created_at": t.created_at, "state": t.state, "last_error": t.last_error,
                         "has_refresh_token": t.tokens.refresh_token.is_some(),
                     }))
@@ -47,6 +48,7 @@ pub async fn run(ctx: &Ctx, command: TokensCommand) -> anyhow::Result<()> {
                         t.account.nickname.clone().unwrap_or_default(),
                         t.tokens.scopes.to_string(),
                         when(t.tokens.expires_at),
+                        when(t.expires_at()),
                         when(t.refreshed_at),
                         t.state.to_string(),
                     ]
@@ -59,7 +61,8 @@ pub async fn run(ctx: &Ctx, command: TokensCommand) -> anyhow::Result<()> {
                     "ACCOUNT",
                     "NICKNAME",
                     "SCOPES",
-                    "EXPIRES",
+                    "ACCESS EXPIRES",
+                    "GRANT EXPIRES",
                     "LAST REFRESH",
                     "STATE",
                 ],

@@ -9,6 +9,28 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+/// A budget kept outside this client: shared by the accounts of one consumer, and by processes
+/// (the service keeps it in its store). Asked once per request, after the client's own
+/// [`RequestBudget`].
+#[async_trait::async_trait]
+pub trait BudgetLedger: Send + Sync + std::fmt::Debug {
+    /// Takes one request from the budget.
+    ///
+    /// # Errors
+    /// [`BudgetSpent`] when none may be sent now.
+    async fn take(&self) -> Result<(), BudgetSpent>;
+}
+
+/// The shared budget allows no request now.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}{}", resume_after.map(|t| format!("; resume after {}", t.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default())]
+pub struct BudgetSpent {
+    /// What is spent (the consumer's budget, or this account's share of it).
+    pub reason: String,
+    /// When requests free up, when known.
+    pub resume_after: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Requests allowed per rolling window, shared by every request made with it.
 #[derive(Debug)]
 pub struct RequestBudget {
@@ -44,6 +66,25 @@ impl RequestBudget {
     /// default (access tokens get scaled limits).
     pub fn observe_limit(&self, limit: usize) {
         self.limit.store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// Adopts Bitbucket's `X-RateLimit-NearLimit: true` (fewer than a fifth of the requests
+    /// remain, by Atlassian's description): counts the current window as at least four fifths
+    /// spent, so the rest of the run paces itself instead of running into 429s. The requests
+    /// Bitbucket counted may be older than ours; dating them now is the cautious guess.
+    pub async fn observe_near_limit(&self) {
+        let mut sent = self.sent.lock().await;
+        let now = Instant::now();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            sent.pop_front();
+        }
+        let spent = self.limit().saturating_mul(4).div_ceil(5);
+        while sent.len() < spent {
+            sent.push_back(now);
+        }
     }
 
     /// Counts a request if the budget allows one now; otherwise how long until it does.
@@ -102,6 +143,22 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(60));
         budget.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_secs(120));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn near_limit_leaves_a_fifth_of_the_window() {
+        let budget = RequestBudget::new(10, Duration::from_secs(60));
+        budget.acquire().await;
+        budget.observe_near_limit().await;
+        for _ in 0..2 {
+            assert_eq!(budget.try_acquire().await, Ok(()));
+        }
+        assert!(
+            budget.try_acquire().await.is_err(),
+            "8 of 10 counted as spent"
+        );
+        budget.observe_near_limit().await;
+        assert!(budget.try_acquire().await.is_err(), "never frees places");
     }
 
     #[tokio::test(start_paused = true)]

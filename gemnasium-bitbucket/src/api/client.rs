@@ -14,10 +14,11 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::auth::{Auth, Authorization, Rejection};
-use super::budget::RequestBudget;
+use super::budget::{BudgetLedger, RequestBudget};
 use super::envelope;
 use super::error::ApiError;
 use super::http::{read_body, Http, TransportError};
+use super::notices::DeprecationObserver;
 use crate::model::ServiceUrl;
 
 /// How failed requests are retried, and how long one request may wait in all.
@@ -83,12 +84,17 @@ pub struct ApiConfig {
     pub retry: RetryPolicy,
     /// The budget, shared by every client of one consumer.
     pub budget: Arc<RequestBudget>,
+    /// A budget kept outside the process (shared across accounts and processes), asked after
+    /// [`budget`](Self::budget); none by default.
+    pub ledger: Option<Arc<dyn BudgetLedger>>,
     /// Largest response body read.
     pub max_body: usize,
     /// Most pages followed in one listing.
     pub max_pages: usize,
     /// No wait may end after this instant: the run's time limit.
     pub deadline: Option<Instant>,
+    /// Told of every `410` that names a `CHANGE-NNNN` deprecation.
+    pub deprecations: Option<Arc<dyn DeprecationObserver>>,
 }
 
 impl ApiConfig {
@@ -100,9 +106,11 @@ impl ApiConfig {
             api_url,
             retry: RetryPolicy::default(),
             budget: Arc::new(RequestBudget::bitbucket_default()),
+            ledger: None,
             max_body: 16 * 1024 * 1024,
             max_pages: 1_000,
             deadline: None,
+            deprecations: None,
         }
     }
 }
@@ -295,7 +303,14 @@ impl ApiClient {
         let budget = &self.inner.config.budget;
         loop {
             match budget.try_acquire().await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    // The shared budget is not waited for: what it frees takes minutes, so
+                    // the run stops and says when to resume.
+                    if let Some(ledger) = &self.inner.config.ledger {
+                        ledger.take().await?;
+                    }
+                    return Ok(());
+                }
                 Err(wait) => {
                     tracing::info!(seconds = wait.as_secs(), "request budget spent; waiting");
                     self.sleep_until(Instant::now() + wait, attempts)?.await;
@@ -371,7 +386,7 @@ impl ApiClient {
                 }
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok((reply, rate))) => {
-                    self.observe(&rate);
+                    self.observe(&rate).await;
                     let status = reply.status;
                     if (200..300).contains(&status) {
                         return Ok(reply);
@@ -409,7 +424,10 @@ impl ApiClient {
                             })
                         }
                         429 | 500..=599 => (status, rate.retry_after.or(rate.reset), error.message),
-                        _ => return Err(classify(status, error)),
+                        _ => {
+                            self.tell_deprecation(status, &error).await;
+                            return Err(classify(status, error));
+                        }
                     }
                 }
             };
@@ -456,13 +474,27 @@ impl ApiClient {
         }
     }
 
+    /// Tells the observer of a `410` naming a deprecation (other answers say nothing of one).
+    async fn tell_deprecation(&self, status: u16, error: &envelope::Envelope) {
+        if status != 410 {
+            return;
+        }
+        if let (Some(observer), Some(change)) = (&self.inner.config.deprecations, &error.change) {
+            tracing::warn!(%change, announcement = error.announcement.as_deref().unwrap_or(""), "Bitbucket answered 410: a deprecation");
+            observer
+                .deprecation_seen(change, error.announcement.as_deref())
+                .await;
+        }
+    }
+
     /// Feeds the budget what Bitbucket said of the limit (access tokens get these headers).
-    fn observe(&self, rate: &RateHeaders) {
+    async fn observe(&self, rate: &RateHeaders) {
         if let Some(limit) = rate.limit {
             self.inner.config.budget.observe_limit(limit);
         }
         if rate.near_limit {
-            tracing::warn!("Bitbucket says this credential is near its rate limit");
+            tracing::warn!("Bitbucket says this credential is near its rate limit; slowing down");
+            self.inner.config.budget.observe_near_limit().await;
         }
     }
 

@@ -75,6 +75,10 @@ pub enum ApiError {
         /// When Bitbucket (or our budget) allows requests again, when known.
         resume_after: Option<DateTime<Utc>>,
     },
+    /// The budget shared by the consumer's accounts (and processes) allows no request now: the
+    /// run stops cleanly and can resume later.
+    #[error("request budget spent: {0}")]
+    BudgetSpent(#[from] super::budget::BudgetSpent),
     /// Server errors after every retry.
     #[error("Bitbucket answered HTTP {status} after {attempts} attempt(s): {message}")]
     Server {

@@ -10,6 +10,10 @@ use url::Url;
 use super::{ApiClient, ApiError, PageQuery};
 use crate::model::{HookUuid, SecretText};
 
+/// `fields=` for hook listings: what [`Hook`] reads, and `next` so pagination works (the
+/// `subject` and `links` Bitbucket sends by default are not needed).
+pub const HOOK_FIELDS: &str = "next,values.uuid,values.url,values.description,values.active,values.events,values.secret_set,values.created_at";
+
 /// A webhook subscription as Bitbucket lists it (`webhook_subscription`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
@@ -150,7 +154,7 @@ impl HooksHandler<'_> {
     /// # Errors
     /// [`ApiError`]; [`ApiError::Forbidden`] without admin permission on the repository.
     pub async fn list(&self) -> Result<Vec<Hook>, ApiError> {
-        let query = PageQuery::new().pagelen(100);
+        let query = PageQuery::new().pagelen(100).fields(HOOK_FIELDS);
         self.api
             .all_pages(self.url(None), &query, |h: &Hook| h.uuid.to_string())
             .await

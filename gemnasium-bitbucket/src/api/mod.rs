@@ -12,17 +12,23 @@ mod envelope;
 mod error;
 pub mod hooks;
 pub mod http;
+mod notices;
 mod page;
 pub mod repositories;
 pub mod user;
 pub mod workspaces;
 
 pub use self::auth::{Auth, AuthError, AuthErrorKind, Authorization, Rejection, StaticToken};
-pub use self::budget::RequestBudget;
+pub use self::budget::{BudgetLedger, BudgetSpent, RequestBudget};
 pub use self::client::{ApiClient, ApiConfig, Metrics, RetryPolicy};
 pub use self::error::ApiError;
 pub use self::http::{Http, HttpSettings, SetupError, TransportError};
+pub use self::notices::DeprecationObserver;
 pub use self::page::{Page, PageQuery};
 
-pub(crate) use self::envelope::{excerpt, parse as parse_envelope};
+pub(crate) use self::envelope::excerpt;
+// The fuzzing harnesses (`testing::fuzz`) reach the parsers directly.
+#[cfg(feature = "testing")]
+pub(crate) use self::envelope::parse as parse_envelope;
+#[cfg(feature = "testing")]
 pub(crate) use self::page::next_page;

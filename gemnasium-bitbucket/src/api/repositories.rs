@@ -172,6 +172,18 @@ pub struct ListRepositories<'a> {
     pub fields: &'a str,
 }
 
+impl ListRepositories<'_> {
+    /// For an incremental listing: newest first, `pagelen` at a time (a small page, since
+    /// usually little changed), with the stored fields and `size`.
+    #[must_use]
+    pub fn recent(pagelen: u32) -> Self {
+        Self {
+            pagelen: pagelen.clamp(1, 100),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for ListRepositories<'_> {
     fn default() -> Self {
         Self {
@@ -179,6 +191,31 @@ impl Default for ListRepositories<'_> {
             sort: "-updated_on",
             pagelen: 100,
             fields: REPOSITORY_FIELDS,
+        }
+    }
+}
+
+/// The repositories of a workspace changed since an instant, newest first, as an incremental
+/// listing reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecentRepositories {
+    /// The repositories updated at or after the instant (and any without a date), once each.
+    pub repositories: Vec<Repository>,
+    /// The `size` Bitbucket announced on the first page, when it did.
+    pub size: Option<u64>,
+    /// Whether every page was read (the listing holds every repository: a full listing).
+    pub exhausted: bool,
+}
+
+impl RecentRepositories {
+    /// A listing of `repositories` of announced `size`; `exhausted` when every page was read.
+    #[must_use]
+    pub fn new(repositories: Vec<Repository>, size: Option<u64>, exhausted: bool) -> Self {
+        Self {
+            repositories,
+            size,
+            exhausted,
         }
     }
 }
@@ -229,6 +266,61 @@ impl RepositoriesHandler<'_> {
             .role(options.role);
         self.api
             .pages(self.api.url(&["repositories", workspace]), &query)
+    }
+
+    /// The repositories of `workspace` updated at or after `since`: pages are read, newest first
+    /// (`options.sort` must be `-updated_on`), until one older than `since` appears. No `q=`
+    /// filter is sent, so that `size` still counts every repository of the workspace.
+    ///
+    /// # Errors
+    /// [`ApiError`], as for [`list`](Self::list).
+    pub async fn list_since(
+        &self,
+        workspace: &str,
+        since: DateTime<Utc>,
+        options: &ListRepositories<'_>,
+    ) -> Result<RecentRepositories, ApiError> {
+        let mut pages = std::pin::pin!(self.pages(workspace, options));
+        let mut seen: BTreeMap<RepoUuid, String> = BTreeMap::new();
+        let mut repositories = Vec::new();
+        let mut size = None;
+        let mut first = true;
+        while let Some(page) = pages.try_next().await? {
+            if first {
+                size = page.size;
+                first = false;
+            }
+            let mut older = false;
+            for wire in page.values {
+                let repo = wire.into_repository()?;
+                // A repository without a date cannot be judged unchanged: keep it.
+                if repo.updated_on.is_some_and(|t| t < since) {
+                    older = true;
+                    continue;
+                }
+                match seen.get(&repo.uuid) {
+                    Some(name) if *name == repo.full_name => {}
+                    Some(name) => {
+                        return Err(ApiError::Malformed {
+                            status: 200,
+                            content_type: "repository listing".to_owned(),
+                            excerpt: format!(
+                                "repositories {name} and {} share the uuid {}",
+                                repo.full_name, repo.uuid
+                            ),
+                        })
+                    }
+                    None => {
+                        seen.insert(repo.uuid.clone(), repo.full_name.clone());
+                        repositories.push(repo);
+                    }
+                }
+            }
+            if older {
+                return Ok(RecentRepositories::new(repositories, size, false));
+            }
+        }
+        Ok(RecentRepositories::new(repositories, size, true))
     }
 
     /// Every repository of `workspace`, all pages. A repository repeated across pages (the

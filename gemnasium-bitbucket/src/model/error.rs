@@ -107,6 +107,14 @@ pub enum ModelError {
         /// Why, and the keys that work.
         reason: String,
     },
+    /// A workspace slug that cannot be right.
+    #[error("invalid workspace `{value}`: {reason}")]
+    InvalidWorkspace {
+        /// The rejected input.
+        value: String,
+        /// Which rule failed and how to comply.
+        reason: String,
+    },
     /// A token state name that is not known.
     #[error("unknown token state `{value}`; known states: active, needs_reauth")]
     UnknownTokenState {

@@ -16,6 +16,7 @@ mod source;
 mod token;
 mod url;
 mod uuid;
+mod workspace;
 
 pub use self::client::{Client, ClientKey, Purpose, ScopeNote, ScopeReview};
 pub use self::error::ModelError;
@@ -32,3 +33,4 @@ pub use self::source::Source;
 pub use self::token::{AccountInfo, TokenKey, TokenSet, TokenState};
 pub use self::url::ServiceUrl;
 pub use self::uuid::{AccountUuid, HookUuid, RepoUuid, RequestUuid, WorkspaceUuid};
+pub use self::workspace::{WorkspaceSet, WorkspaceSlug};

@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ModelError, ProviderName, ServiceUrl};
+use super::{ModelError, ProviderName, ServiceUrl, WorkspaceSet};
 
 /// The kind of service a provider is. Only Bitbucket Cloud today.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -95,6 +95,10 @@ pub struct Provider {
     /// (`{homepage}/auth/auth/{name}`) and the sign-in redirect URIs derive.
     #[serde(default)]
     pub homepage: Option<ServiceUrl>,
+    /// Only members of one of these workspaces may sign in; empty means anyone with a
+    /// Bitbucket account.
+    #[serde(default)]
+    pub allowed_workspaces: WorkspaceSet,
 }
 
 impl Provider {
@@ -114,6 +118,7 @@ impl Provider {
             token_url,
             pkce: false,
             homepage: None,
+            allowed_workspaces: WorkspaceSet::anyone(),
         }
     }
 
@@ -141,6 +146,7 @@ impl Provider {
             api_url,
             pkce: false,
             homepage: None,
+            allowed_workspaces: WorkspaceSet::anyone(),
         }
     }
 
@@ -166,6 +172,13 @@ impl Provider {
         super::oauth::check_homepage(&homepage)?;
         self.homepage = Some(homepage);
         Ok(self)
+    }
+
+    /// `self` letting only members of `workspaces` sign in (empty: anyone).
+    #[must_use]
+    pub fn with_allowed_workspaces(mut self, workspaces: WorkspaceSet) -> Self {
+        self.allowed_workspaces = workspaces;
+        self
     }
 
     /// The callback URL to register on the consumer, when the homepage is known.

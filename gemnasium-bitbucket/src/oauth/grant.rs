@@ -162,6 +162,7 @@ type GrantError = RequestTokenError<TokenHttpError, BasicErrorResponse>;
 
 /// Reads a successful token response body as the token endpoint sends it (for fuzzing: the
 /// same parsing and conversion as a real exchange).
+#[cfg(feature = "testing")]
 pub(crate) fn parse_token_response(body: &[u8]) -> Result<TokenSet, OAuthError> {
     let response: TokenResponseBody =
         serde_json::from_slice(body).map_err(|_| OAuthError::TokenResponse {

@@ -33,4 +33,5 @@ pub async fn client_credentials_token(
 }
 
 #[cfg(feature = "testing")]
+#[cfg(feature = "testing")]
 pub(crate) use self::grant::parse_token_response;

@@ -7,6 +7,9 @@ use crate::api::{Http, HttpSettings, RetryPolicy};
 use crate::oauth::{TokenManager, TokenSettings};
 use crate::store::DynStore;
 
+/// How long delivery ids are remembered unless [`BitbucketBuilder::delivery_retention`] says.
+pub const DEFAULT_DELIVERY_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
+
 /// Options of a [`Bitbucket`] handle; [`build`](Self::build) makes it.
 #[must_use]
 pub struct BitbucketBuilder {
@@ -17,6 +20,8 @@ pub struct BitbucketBuilder {
     budget: (usize, Duration),
     max_body: usize,
     max_pages: usize,
+    delivery_retention: Duration,
+    account_share: f64,
 }
 
 impl std::fmt::Debug for BitbucketBuilder {
@@ -38,6 +43,8 @@ impl BitbucketBuilder {
             budget: (1_000, Duration::from_secs(3600)),
             max_body: 16 * 1024 * 1024,
             max_pages: 1_000,
+            delivery_retention: DEFAULT_DELIVERY_RETENTION,
+            account_share: 0.5,
         }
     }
 
@@ -79,9 +86,30 @@ impl BitbucketBuilder {
         self
     }
 
+    /// The largest fraction of a consumer's budget one of its accounts may take per window when
+    /// several accounts sync through it (0.5 by default; at least an equal share), so that a
+    /// large account cannot starve the others. The budget is kept in the store: processes
+    /// sharing a database share it.
+    pub fn account_share(mut self, share: f64) -> Self {
+        self.account_share = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
+        self
+    }
+
     /// Most pages followed in one listing (1,000 by default).
     pub fn max_pages(mut self, max_pages: usize) -> Self {
         self.max_pages = max_pages;
+        self
+    }
+
+    /// How long the ids of received webhook deliveries are remembered to recognise
+    /// redeliveries (3 days by default; Bitbucket retries within minutes, people resend from
+    /// its request history later). Older ids are pruned, which bounds what the store keeps.
+    pub fn delivery_retention(mut self, retention: Duration) -> Self {
+        self.delivery_retention = retention;
         self
     }
 
@@ -105,6 +133,8 @@ impl BitbucketBuilder {
                 budget: self.budget,
                 max_body: self.max_body,
                 max_pages: self.max_pages,
+                delivery_retention: self.delivery_retention,
+                account_share: self.account_share,
                 budgets: Mutex::new(HashMap::new()),
             }),
         })

@@ -2,9 +2,38 @@
 
 use super::{Bitbucket, Error};
 use crate::doctor::{
-    check_configuration, check_tokens, consumer_finding, Finding, Problem, Subject,
+    check_configuration, check_deprecations, check_tokens, consumer_finding, Finding, Problem,
+    Subject,
 };
 use crate::model::TokenState;
+use crate::store::DynStore;
+
+/// Remembers in the store every deprecation Bitbucket names in a 410, for `doctor`.
+#[derive(Clone)]
+pub(super) struct RememberDeprecations(pub(super) DynStore);
+
+impl std::fmt::Debug for RememberDeprecations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RememberDeprecations")
+            .field(&self.0.location())
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::api::DeprecationObserver for RememberDeprecations {
+    async fn deprecation_seen(&self, change: &str, announcement: Option<&str>) {
+        // The call fails with its own typed error anyway; a store that cannot record this
+        // must not turn it into another error.
+        if let Err(e) = self
+            .0
+            .record_deprecation(change, announcement, chrono::Utc::now())
+            .await
+        {
+            tracing::warn!(error = %e, %change, "cannot record a deprecation Bitbucket announced");
+        }
+    }
+}
 
 /// What `doctor` checks beyond the store.
 #[derive(Clone, Copy, Debug, Default)]
@@ -41,7 +70,9 @@ impl DoctorOptions {
 impl Bitbucket {
     /// Checks the whole set-up: store, providers (and the callback URL to register), clients'
     /// scopes, sources, every consumer on Bitbucket (unless offline: only a clear acceptance
-    /// passes), and stored tokens. Read-only unless `options.refresh`.
+    /// passes), stored tokens, and the deprecations Bitbucket announced (410 with a
+    /// `CHANGE-NNNN`) since the last run. Writes only the time of this run (so that the next
+    /// one reports only newer deprecations), and tokens with `options.refresh`.
     ///
     /// ```no_run
     /// # async fn demo(bitbucket: gemnasium_bitbucket::Bitbucket) -> Result<(), Box<dyn std::error::Error>> {
@@ -79,6 +110,14 @@ impl Bitbucket {
         }
         let tokens = store.tokens(None).await?;
         findings.extend(check_tokens(&tokens, chrono::Utc::now()));
+        // Deprecations seen since the last report; then this report is the last one. A store
+        // opened read-only cannot remember it: the next run reports them again, which is safe.
+        let reported_at = chrono::Utc::now();
+        let since = store.doctor_reported_at().await?;
+        findings.extend(check_deprecations(&store.deprecations().await?, since));
+        if let Err(e) = store.set_doctor_reported_at(reported_at).await {
+            tracing::debug!(error = %e, "cannot record this doctor report's time");
+        }
         if options.refresh {
             for token in tokens.iter().filter(|t| t.state == TokenState::Active) {
                 let subject = Subject::Token {

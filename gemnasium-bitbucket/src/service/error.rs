@@ -90,6 +90,15 @@ pub enum Error {
         /// The name asked for.
         full_name: String,
     },
+    /// The account signing in is a member of none of the workspaces the provider allows;
+    /// nothing was stored.
+    #[error("{account} is not a member of any workspace allowed to sign in ({required}); nothing was stored")]
+    WorkspaceNotAllowed {
+        /// The account, as shown to people.
+        account: String,
+        /// The workspaces one of which the account must belong to.
+        required: crate::model::WorkspaceSet,
+    },
     /// A repository to untrack is not tracked.
     #[error("repository `{full_name}` is not tracked by {source_name}; nothing was changed")]
     NotTracked {

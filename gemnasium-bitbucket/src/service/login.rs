@@ -109,9 +109,13 @@ impl Bitbucket {
     /// # Ok(()) }
     /// ```
     ///
+    /// When the provider limits sign-in to workspaces, the account must be a member of one of
+    /// them, as Bitbucket answers the new token's `/2.0/user/workspaces`.
+    ///
     /// # Errors
     /// [`Error::OAuth`] (state mismatch, wrong redirect, access denied, refused code, …),
-    /// [`Error::Api`] from the identity calls, or the store's failure.
+    /// [`Error::WorkspaceNotAllowed`] for an account outside the allowed workspaces,
+    /// [`Error::Api`] from the identity and membership calls, or the store's failure.
     pub async fn complete_login(
         &self,
         pending: &PendingAuthorization,
@@ -130,6 +134,7 @@ impl Bitbucket {
             Arc::new(StaticToken(tokens.access_token.clone())),
         );
         let identity = fetch_identity(&api).await?;
+        check_membership(&api, &provider, &identity).await?;
         let token = self
             .store()
             .put_token(
@@ -141,4 +146,26 @@ impl Bitbucket {
             .await?;
         Ok(SignedIn { identity, token })
     }
+}
+
+/// Refuses `identity` unless it belongs to one of the provider's allowed workspaces (when it
+/// has any), asking Bitbucket with the sign-in's own token.
+async fn check_membership(
+    api: &crate::api::ApiClient,
+    provider: &crate::model::Provider,
+    identity: &Identity,
+) -> Result<(), Error> {
+    let allowed = &provider.allowed_workspaces;
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let memberships = api.workspaces().mine().await?;
+    if memberships.iter().any(|m| allowed.contains_slug(m.slug())) {
+        return Ok(());
+    }
+    tracing::info!(account = %identity.uuid, required = %allowed, "sign-in refused: not a member of an allowed workspace");
+    Err(Error::WorkspaceNotAllowed {
+        account: identity.shown(),
+        required: allowed.clone(),
+    })
 }

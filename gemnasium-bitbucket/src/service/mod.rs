@@ -18,17 +18,19 @@
 
 mod builder;
 mod config;
+mod declared;
 mod doctor;
 mod error;
 mod login;
 mod sync;
+mod sync_budget;
 mod tokens;
 mod webhook;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-pub use self::builder::BitbucketBuilder;
+pub use self::builder::{BitbucketBuilder, DEFAULT_DELIVERY_RETENTION};
 pub use self::config::ClientWrite;
 pub use self::doctor::DoctorOptions;
 pub use self::error::Error;
@@ -55,6 +57,10 @@ struct Inner {
     budget: (usize, std::time::Duration),
     max_body: usize,
     max_pages: usize,
+    /// How long received delivery ids are remembered.
+    delivery_retention: std::time::Duration,
+    /// The largest fraction of a consumer's budget one account may take.
+    account_share: f64,
     /// One request budget per consumer, shared by every account syncing through it.
     budgets: Mutex<HashMap<String, Arc<RequestBudget>>>,
 }
@@ -92,6 +98,11 @@ impl Bitbucket {
         &self.inner.tokens
     }
 
+    /// How long received delivery ids are remembered, as the store counts time.
+    fn delivery_retention(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.inner.delivery_retention).unwrap_or(chrono::Duration::MAX)
+    }
+
     /// The request budget of `client`'s consumer, shared by every account using it.
     fn budget(&self, client: &Client) -> Arc<RequestBudget> {
         let key = format!("{}/{}", client.provider, client.key);
@@ -110,11 +121,26 @@ impl Bitbucket {
 
     /// A REST client for `api_url`, on `client`'s consumer budget, with `auth`.
     fn api(&self, api_url: &ServiceUrl, client: &Client, auth: Arc<dyn Auth>) -> ApiClient {
+        self.api_with_ledger(api_url, client, auth, None)
+    }
+
+    /// [`api`](Self::api), drawing also on `ledger` (the consumer's budget in the store).
+    fn api_with_ledger(
+        &self,
+        api_url: &ServiceUrl,
+        client: &Client,
+        auth: Arc<dyn Auth>,
+        ledger: Option<Arc<dyn crate::api::BudgetLedger>>,
+    ) -> ApiClient {
         let mut config = ApiConfig::new(api_url.clone());
+        config.ledger = ledger;
         config.retry = self.inner.retry.clone();
         config.budget = self.budget(client);
         config.max_body = self.inner.max_body;
         config.max_pages = self.inner.max_pages;
+        config.deprecations = Some(Arc::new(doctor::RememberDeprecations(
+            self.inner.store.clone(),
+        )));
         ApiClient::new(self.inner.http.clone(), config, auth)
     }
 

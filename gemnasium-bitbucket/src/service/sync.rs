@@ -12,8 +12,8 @@ use crate::model::{AccountUuid, HookEvents, ProviderName, Purpose, ServiceUrl, S
 use crate::oauth::{ConsumerToken, ManagedToken};
 use crate::store::{StoredRepository, WriteOutcome};
 use crate::sync::{
-    crawl, reconcile_all, untrack, BitbucketRepos, CrawlOptions, CrawlReport, DesiredHook,
-    HookLeases, HookMarker, HooksSummary, SyncObserver,
+    crawl, reconcile_all_with, untrack, BitbucketRepos, CrawlOptions, CrawlReport, DesiredHook,
+    HookLeases, HookMarker, HooksSummary, ReconcileOptions, SyncObserver,
 };
 
 /// Whose access a sync uses.
@@ -51,6 +51,14 @@ pub struct SyncOptions {
     pub hooks: Option<(ServiceUrl, HookEvents)>,
     /// Stop waiting (rate limits, retries) once this much time has passed.
     pub time_limit: Option<Duration>,
+    /// List every workspace in full, even those an incremental listing would do.
+    pub full_listing: bool,
+    /// A workspace whose last full listing is older than this is listed in full (24 h when
+    /// `None`).
+    pub full_after: Option<chrono::Duration>,
+    /// Repositories whose hook delivered a signed event within this long are not checked
+    /// (7 days when `None`; zero checks them all).
+    pub proven_within: Option<chrono::Duration>,
 }
 
 impl SyncOptions {
@@ -85,6 +93,27 @@ impl SyncOptions {
     #[must_use]
     pub fn time_limit(mut self, limit: Duration) -> Self {
         self.time_limit = Some(limit);
+        self
+    }
+
+    /// Lists every workspace in full (no incremental listing).
+    #[must_use]
+    pub fn full_listing(mut self, full: bool) -> Self {
+        self.full_listing = full;
+        self
+    }
+
+    /// Lists a workspace in full when its last full listing is older than `age`.
+    #[must_use]
+    pub fn full_after(mut self, age: chrono::Duration) -> Self {
+        self.full_after = Some(age);
+        self
+    }
+
+    /// Skips the hooks of repositories proven by a signed delivery within `within`.
+    #[must_use]
+    pub fn proven_within(mut self, within: chrono::Duration) -> Self {
+        self.proven_within = Some(within);
         self
     }
 }
@@ -215,7 +244,16 @@ impl Bitbucket {
                 client.clone(),
             )),
         };
-        let api = self.api(&source_row.api_url, &client, auth);
+        // Every account of the consumer (and the consumer itself, when it syncs) shares its
+        // budget.
+        let accounts = self.sync_accounts(source).await?.len()
+            + usize::from(credential == Credential::Consumer);
+        let account = match &credential {
+            Credential::Account(uuid) => uuid.to_string(),
+            Credential::Consumer => "consumer".to_owned(),
+        };
+        let ledger = Arc::new(self.ledger(&client, &account, accounts));
+        let api = self.api_with_ledger(&source_row.api_url, &client, auth, Some(ledger));
         Ok(Syncer {
             bitbucket: self.clone(),
             marker: HookMarker::new(self.store().installation_id().await?),
@@ -306,9 +344,17 @@ impl Syncer {
         let started = Instant::now();
         self.api()
             .set_deadline(options.time_limit.map(|l| tokio::time::Instant::now() + l));
-        let crawl_options = CrawlOptions::new()
+        let mut crawl_options = CrawlOptions::new()
             .workspace(options.workspace.clone())
-            .dry_run(options.dry_run);
+            .dry_run(options.dry_run)
+            .incremental(!options.full_listing);
+        if let Some(age) = options.full_after {
+            crawl_options = crawl_options.full_after(age);
+        }
+        let mut reconcile = ReconcileOptions::default();
+        if let Some(within) = options.proven_within {
+            reconcile = reconcile.proven_within(within);
+        }
         let store = self.bitbucket.store().as_ref();
         let before = (
             self.api().metrics().requests(),
@@ -328,13 +374,14 @@ impl Syncer {
             (Some((url, events)), false) => {
                 let desired = DesiredHook::new(url.clone(), events.clone(), self.marker.clone());
                 Some(
-                    reconcile_all(
+                    reconcile_all_with(
                         &self.repos,
                         store,
                         &self.source.provider,
                         &desired,
                         &HookLeases::new(),
                         observer,
+                        &reconcile,
                     )
                     .await?,
                 )

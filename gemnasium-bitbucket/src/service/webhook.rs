@@ -3,8 +3,11 @@
 
 use thiserror::Error;
 
+use chrono::{DateTime, Utc};
+
 use super::Bitbucket;
-use crate::store::{StoreError, TrackedRepository};
+use crate::model::RequestUuid;
+use crate::store::{DeliveryClaim, StoreError, TrackedRepository};
 use crate::sync::{EventError, WebhookEvent};
 
 /// A verified delivery and the tracked repository whose hook sent it.
@@ -38,6 +41,20 @@ pub enum WebhookError {
         /// The payload's repository.
         got: String,
     },
+    /// The delivery was received before (Bitbucket redelivers with the same `X-Request-UUID`
+    /// when an answer is slow or a 5xx): authentic, but already handled, so not processed
+    /// again. Answer 200 so that Bitbucket stops retrying.
+    #[error("delivery {request}{} was already received at {}; not processed again",
+        attempt.map(|a| format!(" (attempt {a})")).unwrap_or_default(),
+        first_received.format("%Y-%m-%d %H:%M:%S UTC"))]
+    Duplicate {
+        /// `X-Request-UUID`.
+        request: RequestUuid,
+        /// `X-Attempt-Number`, when sent.
+        attempt: Option<u32>,
+        /// When the first attempt was received.
+        first_received: DateTime<Utc>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -45,10 +62,12 @@ pub enum WebhookError {
 
 impl WebhookError {
     /// The HTTP status to answer: 401 for anything that fails authentication, 400 for a
-    /// malformed signed payload, 500 (so that Bitbucket retries) when the store failed.
+    /// malformed signed payload, 500 (so that Bitbucket retries) when the store failed, 200
+    /// for a duplicate (so that it stops retrying).
     #[must_use]
     pub fn status(&self) -> u16 {
         match self {
+            WebhookError::Duplicate { .. } => 200,
             WebhookError::Store(_) => 500,
             WebhookError::Event(
                 EventError::Payload { .. }
@@ -77,6 +96,12 @@ impl Bitbucket {
     /// # }
     /// ```
     ///
+    /// An authentic delivery's `X-Request-UUID` is remembered (for the handle's
+    /// [delivery retention](super::BitbucketBuilder::delivery_retention)): a redelivery of it,
+    /// whatever its `X-Attempt-Number`, is [`WebhookError::Duplicate`], so it is processed once.
+    /// If processing a delivery fails, call [`forget_delivery`](Self::forget_delivery) before
+    /// answering 5xx, so that Bitbucket's retry is processed.
+    ///
     /// # Errors
     /// [`WebhookError`]; nothing is recorded for a refused delivery.
     pub async fn receive_webhook<'a>(
@@ -104,6 +129,39 @@ impl Bitbucket {
                 });
             }
         }
+        // Signed with the hook's secret: the hook works, so syncs need not list it for a while.
+        // A failure to record that only costs a hook check later: the delivery is still good.
+        if let Err(e) = self
+            .store()
+            .prove_hook(&repository.source, &repository.uuid, Utc::now())
+            .await
+        {
+            tracing::warn!(repository = %repository.full_name, error = %e, "could not record the hook's proof");
+        }
+        // Only now, authenticated: an unsigned request cannot mark an id as seen.
+        let claim = self
+            .store()
+            .claim_delivery(&event.request_uuid, Utc::now(), self.delivery_retention())
+            .await?;
+        if let DeliveryClaim::Duplicate { first_received } = claim {
+            tracing::info!(request = %event.request_uuid, attempt = ?event.attempt, "redelivery recognised; not processed again");
+            return Err(WebhookError::Duplicate {
+                request: event.request_uuid,
+                attempt: event.attempt,
+                first_received,
+            });
+        }
         Ok(ReceivedWebhook { event, repository })
+    }
+
+    /// Forgets a received delivery, so that Bitbucket's retry of it is processed: call it when
+    /// processing failed and the answer will be a 5xx.
+    ///
+    /// # Errors
+    /// The store's failure.
+    pub async fn forget_delivery(&self, delivery: &ReceivedWebhook) -> Result<(), StoreError> {
+        self.store()
+            .release_delivery(&delivery.event.request_uuid)
+            .await
     }
 }

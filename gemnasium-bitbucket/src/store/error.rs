@@ -121,6 +121,48 @@ pub enum StoreError {
         #[source]
         source: ModelError,
     },
+    /// The store's secrets are encrypted and no key was given.
+    #[error("store `{location}` holds secrets encrypted with key {key_id}; set GEMNASIUM_SECRET_KEY (or GEMNASIUM_SECRET_KEY_FILE) to that key (nothing was read or written)")]
+    SecretKeyRequired {
+        /// The location, password removed.
+        location: String,
+        /// The id of the key the store needs (not the key).
+        key_id: String,
+    },
+    /// The key given is not the store's.
+    #[error("store `{location}` is encrypted with key {expected}, but the key given has id {given}; use the store's key (nothing was read or written)")]
+    WrongSecretKey {
+        /// The location, password removed.
+        location: String,
+        /// The id of the key the store needs.
+        expected: String,
+        /// The id of the key given.
+        given: String,
+    },
+    /// A key was given for a store that keeps its secrets in plain text.
+    #[error("store `{location}` holds {count} secret(s) in plain text; encrypt them with this key first (`store encrypt`), or open it without a key (nothing was written)")]
+    PlainSecrets {
+        /// The location, password removed.
+        location: String,
+        /// How many plain-text secrets it holds.
+        count: usize,
+    },
+    /// The secret key itself is unusable.
+    #[error(transparent)]
+    SecretKey(#[from] crate::store::SecretKeyError),
+    /// A stored secret could not be decrypted.
+    #[error("{0}; the store was not changed")]
+    Unseal(#[from] crate::store::UnsealError),
+    /// A copy into this store did not hold the number of rows expected; it was rolled back.
+    #[error("copying into the store gave {found} {table} row(s) instead of {expected}; nothing was written")]
+    CopyMismatch {
+        /// The kind of rows.
+        table: &'static str,
+        /// How many were copied.
+        expected: usize,
+        /// How many the store held afterwards.
+        found: usize,
+    },
     /// The backend is not compiled into this build.
     #[error("the {0} store is not compiled into this build; rebuild with the `{0}` cargo feature")]
     BackendNotCompiled(&'static str),

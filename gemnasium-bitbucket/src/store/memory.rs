@@ -5,9 +5,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::{
-    ClientPatch, ClientStore, Entity, HookLease, ListingChanges, ProviderPatch, ProviderStore,
-    Removed, RepoStore, SourcePatch, SourceStore, Store, StoreError, StoredRepository, StoredToken,
-    Swap, TokenStore, TrackedRepository, Updated, WorkspaceListing, WriteOutcome,
+    BudgetGrant, BudgetPolicy, BudgetStore, ClientPatch, ClientStore, Entity, HookLease,
+    ListingChanges, ListingKind, ListingState, ProviderPatch, ProviderStore, Removed, RepoStore,
+    SourcePatch, SourceStore, Store, StoreError, StoredRepository, StoredToken, Swap, TokenStore,
+    TrackedRepository, Updated, WorkspaceListing, WriteOutcome,
 };
 use crate::model::{
     AccountInfo, AccountUuid, Client, HookRecord, HookUuid, Provider, ProviderName, Purpose,
@@ -29,7 +30,7 @@ struct Versioned<T> {
     version: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     installation: String,
     providers: BTreeMap<ProviderName, Versioned<Provider>>,
@@ -40,6 +41,16 @@ struct State {
     tracked: BTreeMap<(ProviderName, RepoUuid), TrackedRepository>,
     /// (source, repository) → (holder, until)
     hook_leases: BTreeMap<(ProviderName, RepoUuid), (String, chrono::DateTime<Utc>)>,
+    /// (source, account, workspace) → its listing state
+    listing_states: BTreeMap<(ProviderName, AccountUuid, String), ListingState>,
+    /// (consumer, slot, account) → requests taken
+    budget: BTreeMap<(String, i64, String), u64>,
+    /// Recent webhook deliveries: request id → when first received (to the millisecond).
+    deliveries: BTreeMap<String, chrono::DateTime<Utc>>,
+    /// Deprecations seen, by reference.
+    deprecations: BTreeMap<String, super::DeprecationNotice>,
+    /// When doctor last reported deprecations.
+    doctor_reported_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl State {
@@ -47,6 +58,7 @@ impl State {
         self.listings.retain(|(s, _, _), _| s != source);
         self.tracked.retain(|(s, _), _| s != source);
         self.hook_leases.retain(|(s, _), _| s != source);
+        self.listing_states.retain(|(s, _, _), _| s != source);
     }
 }
 
@@ -530,11 +542,32 @@ fn record_one(
     for ((s, a, uuid), stored) in &mut state.listings {
         let in_scope =
             s == source && a == account && stored.repository.workspace == listing.workspace;
-        if in_scope && stored.gone_since.is_none() && !listed.contains(uuid) {
-            stored.gone_since = Some(seen_at);
-            changes.gone += 1;
+        if !in_scope || stored.gone_since.is_some() || listed.contains(uuid) {
+            continue;
+        }
+        match listing.kind {
+            ListingKind::Full => {
+                stored.gone_since = Some(seen_at);
+                changes.gone += 1;
+            }
+            // Bitbucket's count proved it is still there, unchanged.
+            ListingKind::Incremental => {
+                stored.last_seen = seen_at;
+                changes.unchanged += 1;
+            }
         }
     }
+    let key = (source.clone(), account.clone(), listing.workspace.clone());
+    let full_at = match (listing.kind, state.listing_states.get(&key)) {
+        (ListingKind::Full, _) => seen_at,
+        (ListingKind::Incremental, Some(previous)) => previous.full_at,
+        // Never listed in full: the next sync must.
+        (ListingKind::Incremental, None) => chrono::DateTime::UNIX_EPOCH,
+    };
+    state.listing_states.insert(
+        key,
+        ListingState::new(&listing.workspace, seen_at, full_at, listing.count),
+    );
     changes
 }
 
@@ -554,6 +587,39 @@ impl RepoStore for MemoryStore {
             changes += record_one(&mut state, source, account, listing, seen_at);
         }
         Ok(changes)
+    }
+
+    async fn listing_states(
+        &self,
+        source: &ProviderName,
+        account: &AccountUuid,
+    ) -> Result<Vec<ListingState>, StoreError> {
+        Ok(self
+            .lock()
+            .listing_states
+            .iter()
+            .filter(|((s, a, _), _)| s == source && a == account)
+            .map(|(_, state)| state.clone())
+            .collect())
+    }
+
+    async fn prove_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        match state.tracked.get_mut(&(source.clone(), uuid.clone())) {
+            Some(tracked) => {
+                tracked.proven_at = tracked.proven_at.max(Some(at));
+                Ok(())
+            }
+            None => Err(StoreError::NotFound {
+                entity: Entity::Repository,
+                key: format!("{source}/{uuid}"),
+            }),
+        }
     }
 
     async fn repositories(
@@ -594,6 +660,7 @@ impl RepoStore for MemoryStore {
                 full_name: full_name.to_owned(),
                 hook: None,
                 checked_at: None,
+                proven_at: None,
             },
         );
         Ok(WriteOutcome::Created)
@@ -710,6 +777,114 @@ impl RepoStore for MemoryStore {
     }
 }
 
+/// `t` at the millisecond precision of the SQL backends.
+fn millis(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    super::events::from_millis(super::events::to_millis(t))
+}
+
+#[async_trait]
+impl super::EventStore for MemoryStore {
+    async fn claim_delivery(
+        &self,
+        request: &crate::model::RequestUuid,
+        now: chrono::DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<super::DeliveryClaim, StoreError> {
+        let now = millis(now);
+        let oldest = millis(super::events::oldest_kept(now, retention));
+        let mut state = self.lock();
+        state.deliveries.retain(|_, at| *at >= oldest);
+        match state.deliveries.get(request.as_str()) {
+            Some(first) => Ok(super::DeliveryClaim::Duplicate {
+                first_received: *first,
+            }),
+            None => {
+                state.deliveries.insert(request.as_str().to_owned(), now);
+                Ok(super::DeliveryClaim::First)
+            }
+        }
+    }
+
+    async fn release_delivery(
+        &self,
+        request: &crate::model::RequestUuid,
+    ) -> Result<(), StoreError> {
+        self.lock().deliveries.remove(request.as_str());
+        Ok(())
+    }
+
+    async fn record_deprecation(
+        &self,
+        change: &str,
+        announcement: Option<&str>,
+        seen_at: chrono::DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let seen_at = millis(seen_at);
+        let mut state = self.lock();
+        let notice = state
+            .deprecations
+            .entry(change.to_owned())
+            .or_insert_with(|| super::DeprecationNotice {
+                change: change.to_owned(),
+                announcement: None,
+                first_seen: seen_at,
+                last_seen: seen_at,
+                count: 0,
+            });
+        if announcement.is_some() {
+            notice.announcement = announcement.map(str::to_owned);
+        }
+        notice.last_seen = seen_at;
+        notice.count += 1;
+        Ok(())
+    }
+
+    async fn deprecations(&self) -> Result<Vec<super::DeprecationNotice>, StoreError> {
+        Ok(self.lock().deprecations.values().cloned().collect())
+    }
+
+    async fn doctor_reported_at(&self) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
+        Ok(self.lock().doctor_reported_at)
+    }
+
+    async fn set_doctor_reported_at(&self, at: chrono::DateTime<Utc>) -> Result<(), StoreError> {
+        self.lock().doctor_reported_at = Some(millis(at));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BudgetStore for MemoryStore {
+    async fn reserve_requests(
+        &self,
+        consumer: &str,
+        account: &str,
+        policy: &BudgetPolicy,
+        want: u64,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<BudgetGrant, StoreError> {
+        let mut state = self.lock();
+        let oldest = policy.oldest_counted(now);
+        state
+            .budget
+            .retain(|(c, slot, _), _| c != consumer || *slot > oldest);
+        let usage: Vec<(i64, String, u64)> = state
+            .budget
+            .iter()
+            .filter(|((c, _, _), _)| c == consumer)
+            .map(|((_, slot, a), n)| (*slot, a.clone(), *n))
+            .collect();
+        let (granted, resume_at) = super::budget::decide(&usage, account, policy, want);
+        if granted > 0 {
+            *state
+                .budget
+                .entry((consumer.to_owned(), policy.slot(now), account.to_owned()))
+                .or_default() += granted;
+        }
+        Ok(BudgetGrant { granted, resume_at })
+    }
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     fn backend(&self) -> &'static str {
@@ -727,4 +902,303 @@ impl Store for MemoryStore {
         }
         Ok(state.installation.clone())
     }
+
+    async fn secrets_at_rest(&self) -> Result<super::SecretsAtRest, StoreError> {
+        Ok(super::SecretsAtRest {
+            persisted: false,
+            key_id: None,
+            encrypted: 0,
+            plain: 0,
+        })
+    }
+
+    async fn reseal_secrets(&self, _key: Option<&super::SecretKey>) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    async fn apply_config(&self, changes: &[super::ConfigChange]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        // Applied to a copy that replaces the state only when every change succeeded.
+        let mut next = state.clone();
+        for change in changes {
+            apply_change(&mut next, change)?;
+        }
+        *state = next;
+        Ok(())
+    }
+
+    async fn export_contents(&self) -> Result<super::StoreContents, StoreError> {
+        let state = self.lock();
+        Ok(super::StoreContents {
+            installation_id: state.installation.clone(),
+            providers: state.providers.values().map(|r| r.value.clone()).collect(),
+            clients: state.clients.values().map(|r| r.value.clone()).collect(),
+            sources: state.sources.values().map(|r| r.value.clone()).collect(),
+            tokens: state.tokens.values().cloned().collect(),
+            repositories: state.listings.values().cloned().collect(),
+            tracked: state.tracked.values().cloned().collect(),
+            listings: state
+                .listing_states
+                .iter()
+                .map(|((s, a, _), l)| (s.clone(), a.clone(), l.clone()))
+                .collect(),
+            deprecations: state.deprecations.values().cloned().collect(),
+            doctor_reported_at: state.doctor_reported_at,
+        }
+        .sorted())
+    }
+
+    async fn import_contents(&self, contents: &super::StoreContents) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let versioned = |value| Versioned { value, version: 1 };
+        let next = State {
+            installation: contents.installation_id.clone(),
+            providers: contents
+                .providers
+                .iter()
+                .map(|p| (p.name.clone(), versioned(p.clone())))
+                .collect(),
+            clients: contents
+                .clients
+                .iter()
+                .map(|c| {
+                    (
+                        (c.provider.clone(), c.purpose),
+                        Versioned {
+                            value: c.clone(),
+                            version: 1,
+                        },
+                    )
+                })
+                .collect(),
+            sources: contents
+                .sources
+                .iter()
+                .map(|s| {
+                    (
+                        s.provider.clone(),
+                        Versioned {
+                            value: s.clone(),
+                            version: 1,
+                        },
+                    )
+                })
+                .collect(),
+            tokens: contents
+                .tokens
+                .iter()
+                .map(|t| (t.key.clone(), t.clone()))
+                .collect(),
+            listings: contents
+                .repositories
+                .iter()
+                .map(|r| {
+                    (
+                        (
+                            r.source.clone(),
+                            r.account.clone(),
+                            r.repository.uuid.clone(),
+                        ),
+                        r.clone(),
+                    )
+                })
+                .collect(),
+            tracked: contents
+                .tracked
+                .iter()
+                .map(|t| ((t.source.clone(), t.uuid.clone()), t.clone()))
+                .collect(),
+            listing_states: contents
+                .listings
+                .iter()
+                .map(|(s, a, l)| ((s.clone(), a.clone(), l.workspace.clone()), l.clone()))
+                .collect(),
+            deprecations: contents
+                .deprecations
+                .iter()
+                .map(|d| (d.change.clone(), d.clone()))
+                .collect(),
+            doctor_reported_at: contents.doctor_reported_at,
+            // Short-lived: not part of the contents.
+            hook_leases: BTreeMap::new(),
+            budget: BTreeMap::new(),
+            deliveries: BTreeMap::new(),
+        };
+        check_references(&next)?;
+        let counts = contents.counts();
+        let imported = super::RowCounts {
+            providers: next.providers.len(),
+            clients: next.clients.len(),
+            sources: next.sources.len(),
+            tokens: next.tokens.len(),
+            repositories: next.listings.len(),
+            gone_repositories: next
+                .listings
+                .values()
+                .filter(|r| r.gone_since.is_some())
+                .count(),
+            tracked: next.tracked.len(),
+            hooks: next.tracked.values().filter(|t| t.hook.is_some()).count(),
+            listings: next.listing_states.len(),
+            deprecations: next.deprecations.len(),
+        };
+        if let Some((table, expected, found)) = counts.first_difference(&imported) {
+            // Duplicate keys in `contents` collapsed into one row.
+            return Err(StoreError::CopyMismatch {
+                table,
+                expected,
+                found,
+            });
+        }
+        *state = next;
+        Ok(())
+    }
+
+    async fn inventory(&self) -> Result<super::Inventory, StoreError> {
+        let state = self.lock();
+        Ok(super::Inventory {
+            schema_version: None,
+            supported_schema_version: None,
+            rows: super::RowCounts {
+                providers: state.providers.len(),
+                clients: state.clients.len(),
+                sources: state.sources.len(),
+                tokens: state.tokens.len(),
+                repositories: state.listings.len(),
+                gone_repositories: state
+                    .listings
+                    .values()
+                    .filter(|r| r.gone_since.is_some())
+                    .count(),
+                tracked: state.tracked.len(),
+                hooks: state.tracked.values().filter(|t| t.hook.is_some()).count(),
+                listings: state.listing_states.len(),
+                deprecations: state.deprecations.len(),
+            },
+        })
+    }
+}
+
+/// Applies one configuration change to `state` under the rules of the single writes.
+fn apply_change(state: &mut State, change: &super::ConfigChange) -> Result<(), StoreError> {
+    use super::ConfigChange;
+    fn put<K: Ord, V: PartialEq + Clone>(map: &mut BTreeMap<K, Versioned<V>>, key: K, value: &V) {
+        match map.get_mut(&key) {
+            Some(row) if row.value == *value => {}
+            Some(row) => {
+                row.value = value.clone();
+                row.version += 1;
+            }
+            None => {
+                map.insert(
+                    key,
+                    Versioned {
+                        value: value.clone(),
+                        version: 1,
+                    },
+                );
+            }
+        }
+    }
+    let missing = |provider: &ProviderName| StoreError::MissingProvider {
+        provider: provider.clone(),
+    };
+    match change {
+        ConfigChange::PutProvider(p) => put(&mut state.providers, p.name.clone(), p),
+        ConfigChange::PutClient(c) => {
+            if !state.providers.contains_key(&c.provider) {
+                return Err(missing(&c.provider));
+            }
+            put(&mut state.clients, (c.provider.clone(), c.purpose), c);
+        }
+        ConfigChange::PutSource(s) => {
+            if !state.providers.contains_key(&s.provider) {
+                return Err(missing(&s.provider));
+            }
+            put(&mut state.sources, s.provider.clone(), s);
+        }
+        ConfigChange::DeleteClient(provider, purpose) => {
+            if state
+                .clients
+                .remove(&(provider.clone(), *purpose))
+                .is_none()
+            {
+                return Err(StoreError::NotFound {
+                    entity: Entity::Client,
+                    key: client_key(provider, *purpose),
+                });
+            }
+            state
+                .tokens
+                .retain(|k, _| !(&k.provider == provider && k.purpose == *purpose));
+        }
+        ConfigChange::DeleteSource(provider) => {
+            if state.sources.remove(provider).is_none() {
+                return Err(StoreError::NotFound {
+                    entity: Entity::Source,
+                    key: provider.to_string(),
+                });
+            }
+            state.forget_source(provider);
+        }
+        ConfigChange::DeleteProvider(name) => {
+            if !state.providers.contains_key(name) {
+                return Err(StoreError::NotFound {
+                    entity: Entity::Provider,
+                    key: name.to_string(),
+                });
+            }
+            let clients = state.clients.keys().filter(|(p, _)| p == name).count();
+            let sources = usize::from(state.sources.contains_key(name));
+            if clients > 0 || sources > 0 {
+                return Err(StoreError::ProviderInUse {
+                    provider: name.clone(),
+                    clients,
+                    sources,
+                });
+            }
+            state.tokens.retain(|k, _| &k.provider != name);
+            state.providers.remove(name);
+        }
+    }
+    Ok(())
+}
+
+/// The references the database backends enforce with foreign keys: a client or source needs its
+/// provider, a token its client, a listing or tracked repository its source.
+fn check_references(state: &State) -> Result<(), StoreError> {
+    let missing_provider = |provider: &ProviderName| StoreError::MissingProvider {
+        provider: provider.clone(),
+    };
+    for (provider, _) in state.clients.keys() {
+        if !state.providers.contains_key(provider) {
+            return Err(missing_provider(provider));
+        }
+    }
+    for provider in state.sources.keys() {
+        if !state.providers.contains_key(provider) {
+            return Err(missing_provider(provider));
+        }
+    }
+    for key in state.tokens.keys() {
+        if !state
+            .clients
+            .contains_key(&(key.provider.clone(), key.purpose))
+        {
+            return Err(StoreError::NotFound {
+                entity: Entity::Client,
+                key: client_key(&key.provider, key.purpose),
+            });
+        }
+    }
+    let sources = state
+        .listings
+        .keys()
+        .map(|(s, _, _)| s)
+        .chain(state.tracked.keys().map(|(s, _)| s))
+        .chain(state.listing_states.keys().map(|(s, _, _)| s));
+    for source in sources {
+        require_source(state, source)?;
+    }
+    Ok(())
 }

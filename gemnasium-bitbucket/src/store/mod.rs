@@ -4,16 +4,19 @@
 //! |---|---|---|
 //! | [`MemoryStore`] | `memory:` | tests, embedding |
 //! | [`SqliteStore`] | `sqlite://PATH` | the embedded default: one file, mode 0600, WAL |
-//! | [`PostgresStore`] | `postgres://…` | several service replicas sharing one database |
+//! | `PostgresStore` (feature `postgres`) | `postgres://…` | several service replicas sharing one database |
 //!
 //! Every backend enforces the same rules, checked by one conformance suite: a client or source
 //! needs its provider; one client per (provider, purpose); one source per provider; deleting a
 //! provider that still has clients or sources fails unless cascade is asked for; re-creating an
 //! identical row is [`WriteOutcome::Unchanged`], a different one is [`StoreError::Conflict`].
 
+mod budget;
 #[cfg(all(test, feature = "testing"))]
 mod conformance_runs;
+mod contents;
 mod error;
+mod events;
 mod location;
 mod memory;
 mod patch;
@@ -22,8 +25,15 @@ mod postgres;
 mod repos;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+mod sealing;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_admin;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_contents;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_events;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -37,14 +47,24 @@ use crate::model::{
     AccountInfo, Client, Provider, ProviderName, Purpose, Source, TokenKey, TokenSet, TokenState,
 };
 
+pub use self::budget::{BudgetGrant, BudgetPolicy, BudgetStore};
+pub use self::contents::{
+    migrate, status, ConfigChange, Inventory, MigrateError, MigrateReport, RowCounts,
+    StoreContents, StoreStatus,
+};
 pub use self::error::{Entity, StoreError};
+pub use self::events::{DeliveryClaim, DeprecationNotice, EventStore};
 pub use self::location::StoreLocation;
 pub use self::memory::MemoryStore;
 pub use self::patch::{ClientPatch, ProviderPatch, SourcePatch, Updated};
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
 pub use self::repos::{
-    HookLease, ListingChanges, RepoStore, StoredRepository, TrackedRepository, WorkspaceListing,
+    HookLease, ListingChanges, ListingKind, ListingState, RepoStore, StoredRepository,
+    TrackedRepository, WorkspaceListing,
+};
+pub use self::sealing::{
+    KeyId, SecretKey, SecretKeyError, UnsealError, SECRET_KEY_ENV, SECRET_KEY_FILE_ENV,
 };
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
@@ -184,6 +204,29 @@ pub struct StoredToken {
     pub lease_until: Option<DateTime<Utc>>,
 }
 
+/// Bitbucket forgets a refresh token unused for about three months (facts: "unused refresh
+/// tokens expire after 3 months"); counted from its last use, conservatively.
+pub const REFRESH_TOKEN_IDLE_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(90);
+
+/// How long before a credential's expiry `doctor` starts warning.
+pub const EXPIRY_WARNING: chrono::TimeDelta = chrono::TimeDelta::days(14);
+
+impl StoredToken {
+    /// When this grant stops working unless used: for a token with a refresh token, its last
+    /// use (sign-in or refresh) plus [`REFRESH_TOKEN_IDLE_LIFETIME`] (each refresh pushes it
+    /// back); for one without (a consumer's own grant, renewed by asking again), its access
+    /// token's expiry, if any. For a service's own alerting; `doctor` warns
+    /// [`EXPIRY_WARNING`] ahead.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        if self.tokens.refresh_token.is_some() {
+            Some(self.refreshed_at.unwrap_or(self.created_at) + REFRESH_TOKEN_IDLE_LIFETIME)
+        } else {
+            self.tokens.expires_at
+        }
+    }
+}
+
 /// The result of a compare-and-swap on a stored token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
@@ -251,7 +294,9 @@ pub trait TokenStore: Send + Sync {
 
 /// Everything a backend provides. Implemented by every backend; use it as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: ProviderStore + ClientStore + SourceStore + TokenStore + RepoStore {
+pub trait Store:
+    ProviderStore + ClientStore + SourceStore + TokenStore + RepoStore + BudgetStore + EventStore
+{
     /// `memory`, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data lives, with any password removed (safe to print).
@@ -262,6 +307,90 @@ pub trait Store: ProviderStore + ClientStore + SourceStore + TokenStore + RepoSt
     /// What the backend knows is unsafe about where the data lives (file modes), in words.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Whether and how the stored secrets (consumer secrets, tokens, webhook secrets) are
+    /// encrypted.
+    async fn secrets_at_rest(&self) -> Result<SecretsAtRest, StoreError>;
+    /// Re-encrypts every stored secret with `key` (`None`: stores them in plain text) in one
+    /// transaction, records the key's id, and uses `key` from then on. Interrupted, nothing
+    /// changes: the store stays readable with the key it had. Returns how many values were
+    /// rewritten. The memory store, which keeps nothing at rest, rewrites nothing.
+    async fn reseal_secrets(&self, key: Option<&SecretKey>) -> Result<usize, StoreError>;
+    /// Applies `changes` in order, in one transaction: all of them or, on any error, none.
+    /// A put of a row equal to the stored one writes nothing; a changing put adds one to the
+    /// row's version. The store's rules hold as for single writes (a client needs its provider,
+    /// a provider with clients or sources left is not deleted).
+    async fn apply_config(&self, changes: &[ConfigChange]) -> Result<(), StoreError>;
+    /// Everything the store holds that [`StoreContents`] covers, secrets decrypted, in a
+    /// stable order.
+    async fn export_contents(&self) -> Result<StoreContents, StoreError>;
+    /// Replaces everything [`StoreContents`] covers with `contents`, in one transaction that
+    /// checks the count of every kind of row before committing; secrets are encrypted with
+    /// this store's key. On any error the store is as it was.
+    async fn import_contents(&self, contents: &StoreContents) -> Result<(), StoreError>;
+    /// The schema version and the number of rows of each kind.
+    async fn inventory(&self) -> Result<Inventory, StoreError>;
+}
+
+/// The encryption state of a store's secrets ([`Store::secrets_at_rest`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SecretsAtRest {
+    /// False for the memory store, which writes nothing to disk.
+    pub persisted: bool,
+    /// The id of the key the store's secrets are encrypted with, if any.
+    pub key_id: Option<String>,
+    /// Secrets stored encrypted.
+    pub encrypted: usize,
+    /// Secrets stored in plain text.
+    pub plain: usize,
+}
+
+impl SecretsAtRest {
+    /// `encrypted (key …)`, `plain text`, `empty` or `in memory`, for status output.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match (&self.key_id, self.persisted) {
+            (_, false) => "in memory (nothing at rest)".to_owned(),
+            (Some(id), true) if self.plain == 0 => format!("encrypted with key {id}"),
+            (Some(id), true) => format!(
+                "encrypted with key {id}, but {} value(s) in plain text (run `store encrypt`)",
+                self.plain
+            ),
+            (None, true) if self.plain == 0 => "no key (no secrets stored yet)".to_owned(),
+            (None, true) => "plain text (no key)".to_owned(),
+        }
+    }
+}
+
+/// How to open a store: today, the key that encrypts its secrets.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Encrypts secrets at rest; required to open a store whose secrets are encrypted.
+    pub secret_key: Option<SecretKey>,
+}
+
+impl StoreOptions {
+    /// No key: secrets in plain text.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Options with `key`.
+    #[must_use]
+    pub fn secret_key(mut self, key: Option<SecretKey>) -> Self {
+        self.secret_key = key;
+        self
+    }
+
+    /// The key from `GEMNASIUM_SECRET_KEY` or `GEMNASIUM_SECRET_KEY_FILE`, if set.
+    ///
+    /// # Errors
+    /// When the variable is set but the key is unusable.
+    pub fn from_env() -> Result<Self, StoreError> {
+        Ok(Self::new().secret_key(SecretKey::from_env()?))
     }
 }
 
@@ -275,28 +404,74 @@ pub type DynStore = Arc<dyn Store>;
 /// # Errors
 /// As [`open`].
 pub async fn open_for_reading(location: &str) -> Result<DynStore, StoreError> {
+    open_for_reading_with(location, &StoreOptions::new()).await
+}
+
+/// [`open_for_reading`] with options (the secret key).
+///
+/// # Errors
+/// As [`open_with`].
+pub async fn open_for_reading_with(
+    location: &str,
+    options: &StoreOptions,
+) -> Result<DynStore, StoreError> {
     match location.parse::<StoreLocation>()? {
         #[cfg(feature = "sqlite")]
-        StoreLocation::Sqlite(path) => Ok(Arc::new(SqliteStore::open_for_reading(&path).await?)),
-        _ => open(location).await,
+        StoreLocation::Sqlite(path) => {
+            let store = SqliteStore::open_for_reading(&path).await?;
+            store.use_secret_key(options.secret_key.clone()).await?;
+            Ok(Arc::new(store))
+        }
+        _ => open_with(location, options).await,
     }
 }
 
 /// Opens the store at `location` (`memory:`, `sqlite://PATH`, `postgres://…`), creating and
-/// migrating it when needed.
+/// migrating it when needed, without a secret key: a store whose secrets are encrypted is
+/// refused ([`StoreError::SecretKeyRequired`]); use [`open_with`] and
+/// [`StoreOptions::from_env`] to honour `GEMNASIUM_SECRET_KEY`.
 ///
 /// # Errors
 /// [`StoreError::InvalidLocation`] for an unknown form, [`StoreError::BackendNotCompiled`] when
 /// the backend's feature is off, or whatever opening the backend reports.
 pub async fn open(location: &str) -> Result<DynStore, StoreError> {
+    open_with(location, &StoreOptions::new()).await
+}
+
+/// Opens the store at `location` with `options`. With a secret key, a new store (or one that
+/// holds no secrets yet) becomes encrypted with it; a store encrypted with another key is
+/// refused ([`StoreError::WrongSecretKey`]), and so is a store holding plain-text secrets
+/// ([`StoreError::PlainSecrets`]: encrypt it first with [`Store::reseal_secrets`]).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), gemnasium_bitbucket::store::StoreError> {
+/// use gemnasium_bitbucket::store::{self, StoreOptions};
+/// let store = store::open_with("sqlite:///var/lib/gemnasium/store.db", &StoreOptions::from_env()?).await?;
+/// println!("secrets: {}", store.secrets_at_rest().await?.describe());
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`open`], and the key errors above; nothing is written when one is returned.
+pub async fn open_with(location: &str, options: &StoreOptions) -> Result<DynStore, StoreError> {
+    let key = options.secret_key.clone();
     match location.parse::<StoreLocation>()? {
+        // Nothing is at rest in memory: a key changes nothing there.
         StoreLocation::Memory => Ok(Arc::new(MemoryStore::new())),
         #[cfg(feature = "sqlite")]
-        StoreLocation::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path).await?)),
+        StoreLocation::Sqlite(path) => {
+            let store = SqliteStore::open(&path).await?;
+            store.use_secret_key(key).await?;
+            Ok(Arc::new(store))
+        }
         #[cfg(not(feature = "sqlite"))]
         StoreLocation::Sqlite(_) => Err(StoreError::BackendNotCompiled("sqlite")),
         #[cfg(feature = "postgres")]
-        StoreLocation::Postgres(url) => Ok(Arc::new(PostgresStore::connect(&url).await?)),
+        StoreLocation::Postgres(url) => {
+            let store = PostgresStore::connect(&url).await?;
+            store.use_secret_key(key).await?;
+            Ok(Arc::new(store))
+        }
         #[cfg(not(feature = "postgres"))]
         StoreLocation::Postgres(_) => Err(StoreError::BackendNotCompiled("postgres")),
     }

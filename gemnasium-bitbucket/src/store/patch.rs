@@ -5,6 +5,7 @@
 use super::WriteOutcome;
 use crate::model::{
     Client, ClientKey, ClientSecret, DisplayName, Provider, ScopeSet, ServiceUrl, Source,
+    WorkspaceSet,
 };
 
 /// What an update did, and the row as it is now.
@@ -40,6 +41,7 @@ pub struct ProviderPatch {
     api_url: Option<ServiceUrl>,
     pkce: Option<bool>,
     homepage: Option<ServiceUrl>,
+    allowed_workspaces: Option<WorkspaceSet>,
 }
 
 impl ProviderPatch {
@@ -72,6 +74,11 @@ impl ProviderPatch {
         self.homepage = Some(homepage);
         self
     }
+    /// Replaces the workspaces whose members may sign in (empty: anyone).
+    pub fn allowed_workspaces(mut self, workspaces: WorkspaceSet) -> Self {
+        self.allowed_workspaces = Some(workspaces);
+        self
+    }
     /// Every field of `provider` (to make a row equal to it).
     pub fn all_of(provider: &Provider) -> Self {
         Self {
@@ -80,6 +87,7 @@ impl ProviderPatch {
             api_url: Some(provider.api_url.clone()),
             pkce: Some(provider.pkce),
             homepage: provider.homepage.clone(),
+            allowed_workspaces: Some(provider.allowed_workspaces.clone()),
         }
     }
     /// Whether it changes nothing.
@@ -105,6 +113,9 @@ impl ProviderPatch {
         }
         if let Some(v) = &self.homepage {
             p.homepage = Some(v.clone());
+        }
+        if let Some(v) = &self.allowed_workspaces {
+            p.allowed_workspaces = v.clone();
         }
         p
     }

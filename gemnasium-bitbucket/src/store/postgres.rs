@@ -15,16 +15,24 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// An unreachable database should fail a CLI command in seconds, not sqlx's default 30 s.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Connections one store keeps at most unless its URL says `max_connections=N`.
+const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     location: String,
+    sealer: super::sealing::Sealer,
 }
 
 impl PostgresStore {
     /// Connects to `url` and brings the schema up to date (sqlx serialises concurrent
     /// migrations with an advisory lock).
+    ///
+    /// Besides libpq's parameters, `url` may end in `max_connections=N` (1 to 100, default 8):
+    /// the most connections this store opens. Replicas and CLI runs sharing one server each
+    /// hold their own pool, so capping them keeps the sum under the server's own limit.
     ///
     /// # Errors
     /// [`StoreError::Open`] when the database cannot be reached, [`StoreError::SchemaTooNew`]
@@ -63,9 +71,10 @@ impl PostgresStore {
             location: location.clone(),
             reason: format!("{e}; check that PostgreSQL runs and the URL is right"),
         };
+        let (url, max_connections) = pool_size(url)?;
         let mut options =
-            PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidLocation {
-                location: redact(url),
+            PgConnectOptions::from_str(&url).map_err(|e| StoreError::InvalidLocation {
+                location: redact(&url),
                 reason: e.to_string(),
             })?;
         if let Some(schema) = schema {
@@ -82,7 +91,7 @@ impl PostgresStore {
             options = options.options([("search_path", schema)]);
         }
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
@@ -96,12 +105,62 @@ impl PostgresStore {
             },
             other => StoreError::Database(Box::new(other)),
         })?;
-        Ok(Self { pool, location })
+        Ok(Self {
+            pool,
+            location,
+            sealer: super::sealing::Sealer::default(),
+        })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
+
+    /// After every secret was rewritten: nothing to do, dumps never hold replaced row versions.
+    #[allow(clippy::unused_async)]
+    async fn after_rewrite(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// `url` without its `max_connections` parameter (sqlx does not know it and would warn), and
+/// the pool size it asks for.
+fn pool_size(url: &str) -> Result<(String, u32), StoreError> {
+    const PARAMETER: &str = "max_connections";
+    let invalid = |reason: String| StoreError::InvalidLocation {
+        location: redact(url),
+        reason,
+    };
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        // Not ours to judge: sqlx reports what is wrong with it.
+        return Ok((url.to_owned(), DEFAULT_MAX_CONNECTIONS));
+    };
+    if !parsed.query_pairs().any(|(k, _)| k == PARAMETER) {
+        return Ok((url.to_owned(), DEFAULT_MAX_CONNECTIONS));
+    }
+    let mut size = DEFAULT_MAX_CONNECTIONS;
+    let mut kept = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        if key == PARAMETER {
+            size = value
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "{PARAMETER}={value} must be a number of connections from 1 to 100"
+                    ))
+                })?;
+        } else {
+            kept.push((key.into_owned(), value.into_owned()));
+        }
+    }
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok((parsed.into(), size))
 }
 
 /// Takes a transaction-scoped advisory lock on one account's listings of one source, so that
@@ -123,6 +182,14 @@ mod sql_impl {
     use sqlx::Postgres;
 
     super::impl_sql_store!(super::PostgresStore, Postgres, " FOR UPDATE");
+    crate::store::sql_events::impl_sql_events!(super::PostgresStore, Postgres);
+    crate::store::sql_admin::impl_sql_admin!(super::PostgresStore, Postgres);
+    crate::store::sql_contents::impl_sql_contents!(
+        super::PostgresStore,
+        Postgres,
+        super::MIGRATOR,
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    );
 
     #[async_trait::async_trait]
     impl Store for super::PostgresStore {
@@ -136,6 +203,65 @@ mod sql_impl {
 
         async fn installation_id(&self) -> Result<String, StoreError> {
             installation_id_of(&self.pool).await
+        }
+
+        async fn secrets_at_rest(&self) -> Result<SecretsAtRest, StoreError> {
+            self.sql_secrets_at_rest().await
+        }
+
+        async fn reseal_secrets(&self, key: Option<&SecretKey>) -> Result<usize, StoreError> {
+            self.sql_reseal_secrets(key).await
+        }
+
+        async fn apply_config(
+            &self,
+            changes: &[crate::store::ConfigChange],
+        ) -> Result<(), StoreError> {
+            self.sql_apply_config(changes).await
+        }
+
+        async fn export_contents(&self) -> Result<crate::store::StoreContents, StoreError> {
+            self.sql_export_contents().await
+        }
+
+        async fn import_contents(
+            &self,
+            contents: &crate::store::StoreContents,
+        ) -> Result<(), StoreError> {
+            self.sql_import_contents(contents).await
+        }
+
+        async fn inventory(&self) -> Result<crate::store::Inventory, StoreError> {
+            self.sql_inventory().await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pool_size, DEFAULT_MAX_CONNECTIONS};
+
+    #[test]
+    fn max_connections_is_taken_off_the_url() {
+        let plain = "postgres://u@127.0.0.1:5432/test";
+        assert_eq!(
+            pool_size(plain).unwrap(),
+            (plain.to_owned(), DEFAULT_MAX_CONNECTIONS)
+        );
+        assert_eq!(
+            pool_size("postgres://u@h/db?max_connections=2").unwrap(),
+            ("postgres://u@h/db".to_owned(), 2)
+        );
+        let (url, size) =
+            pool_size("postgres://u@h/db?sslmode=disable&max_connections=3&application_name=g")
+                .unwrap();
+        assert_eq!(size, 3);
+        assert_eq!(url, "postgres://u@h/db?sslmode=disable&application_name=g");
+        for bad in ["0", "101", "many", ""] {
+            let e = pool_size(&format!("postgres://u:hunter2@h/db?max_connections={bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("from 1 to 100") && !e.contains("hunter2"), "{e}");
         }
     }
 }

@@ -25,23 +25,89 @@ pub struct StoredRepository {
     pub gone_since: Option<DateTime<Utc>>,
 }
 
+/// How a workspace's complete listing was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListingKind {
+    /// Every repository was listed: the ones not listed are gone.
+    Full,
+    /// Only repositories changed since the last complete listing were listed, and Bitbucket's
+    /// count proved that none went away: the others are unchanged.
+    Incremental,
+}
+
 /// One workspace's complete listing, as fetched by a sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkspaceListing {
     /// The workspace slug.
     pub workspace: String,
-    /// Every repository the account can see in it (duplicates by uuid are ignored).
+    /// Every repository the account can see in it (full), or those that changed since the last
+    /// complete listing (incremental). Duplicates by uuid are ignored.
     pub repositories: Vec<Repository>,
+    /// Full or incremental.
+    pub kind: ListingKind,
+    /// How many repositories the workspace holds for the account, as Bitbucket counted them:
+    /// what the next incremental listing is checked against.
+    pub count: u64,
 }
 
 impl WorkspaceListing {
-    /// The complete listing of `workspace`.
+    /// The full listing of `workspace`.
     #[must_use]
     pub fn new(workspace: impl Into<String>, repositories: Vec<Repository>) -> Self {
+        let unique: std::collections::BTreeSet<&RepoUuid> =
+            repositories.iter().map(|r| &r.uuid).collect();
+        let count = unique.len() as u64;
         Self {
             workspace: workspace.into(),
             repositories,
+            kind: ListingKind::Full,
+            count,
+        }
+    }
+
+    /// An incremental listing of `workspace`: `changed` repositories, `count` in all (so the
+    /// stored repositories not in `changed` are kept as they are).
+    #[must_use]
+    pub fn incremental(workspace: impl Into<String>, changed: Vec<Repository>, count: u64) -> Self {
+        Self {
+            workspace: workspace.into(),
+            repositories: changed,
+            kind: ListingKind::Incremental,
+            count,
+        }
+    }
+}
+
+/// What the store remembers of a workspace's listings for one account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ListingState {
+    /// The workspace slug.
+    pub workspace: String,
+    /// When the last complete listing (full or incremental) started.
+    pub complete_at: DateTime<Utc>,
+    /// When the last full listing started.
+    pub full_at: DateTime<Utc>,
+    /// How many repositories Bitbucket counted then.
+    pub count: u64,
+}
+
+impl ListingState {
+    /// The state of `workspace`.
+    #[must_use]
+    pub fn new(
+        workspace: impl Into<String>,
+        complete_at: DateTime<Utc>,
+        full_at: DateTime<Utc>,
+        count: u64,
+    ) -> Self {
+        Self {
+            workspace: workspace.into(),
+            complete_at,
+            full_at,
+            count,
         }
     }
 }
@@ -65,7 +131,8 @@ pub struct ListingChanges {
     pub new: usize,
     /// Repositories whose stored fields changed.
     pub updated: usize,
-    /// Repositories listed again as they were.
+    /// Repositories listed again as they were (for an incremental listing, also the ones it
+    /// proved unchanged without listing them).
     pub unchanged: usize,
     /// Repositories of the workspace that the listing no longer has.
     pub gone: usize,
@@ -94,15 +161,20 @@ pub struct TrackedRepository {
     /// When a sync last reconciled its webhook; reconciling starts with the oldest, so a run
     /// cut short by the rate budget resumes where it stopped.
     pub checked_at: Option<DateTime<Utc>>,
+    /// When a delivery signed with the hook's secret last arrived: proof that the hook works,
+    /// so a sync need not list the repository's hooks for a while.
+    pub proven_at: Option<DateTime<Utc>>,
 }
 
 /// Repositories listed by syncs and the ones we track.
 #[async_trait]
 pub trait RepoStore: Send + Sync {
     /// Records *complete* workspace listings for `account` in one short transaction: inserts
-    /// new repositories, updates changed ones, sets `last_seen` to `seen_at`, and marks each
-    /// listed workspace's other repositories gone. Pass only workspaces fetched completely:
-    /// workspaces not passed keep their previous list. The source must exist.
+    /// new repositories, updates changed ones, sets `last_seen` to `seen_at`, and, for a full
+    /// listing, marks the workspace's other repositories gone (an incremental one keeps them and
+    /// sets their `last_seen`). Records each workspace's [`ListingState`], `seen_at` being when
+    /// its listing started. Pass only workspaces fetched completely: workspaces not passed keep
+    /// their previous list. The source must exist.
     async fn record_listings(
         &self,
         source: &ProviderName,
@@ -110,6 +182,22 @@ pub trait RepoStore: Send + Sync {
         listings: &[WorkspaceListing],
         seen_at: DateTime<Utc>,
     ) -> Result<ListingChanges, StoreError>;
+
+    /// The listing state of each workspace of `source` recorded for `account`, by workspace.
+    async fn listing_states(
+        &self,
+        source: &ProviderName,
+        account: &AccountUuid,
+    ) -> Result<Vec<ListingState>, StoreError>;
+
+    /// Records that a delivery signed with the secret of the tracked repository's hook arrived
+    /// at `at` (a later proof is kept). [`StoreError::NotFound`] when it is not tracked.
+    async fn prove_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Listed repositories of `source` (of one account, or all), gone ones included, by full name.
     async fn repositories(

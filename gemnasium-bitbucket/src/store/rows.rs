@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::sealing::{Sealer, SecretIdentity};
 use super::{Entity, StoreError, StoredRepository, StoredToken, TrackedRepository};
 use crate::model::{
     AccessToken, AccountInfo, Client, ClientSecret, HookRecord, ModelError, Provider, RefreshToken,
@@ -42,6 +43,8 @@ pub(crate) struct ProviderRow {
     pub pkce: bool,
     pub homepage: Option<String>,
     pub version: i64,
+    /// Comma-separated slugs; NULL or empty lets anyone sign in.
+    pub allowed_workspaces: Option<String>,
 }
 
 impl ProviderRow {
@@ -61,7 +64,8 @@ impl ProviderRow {
                 ServiceUrl::parse("token URL", &self.token_url)?,
             )
             .with_api_url(ServiceUrl::parse("API URL", &self.api_url)?)
-            .with_pkce(self.pkce);
+            .with_pkce(self.pkce)
+            .with_allowed_workspaces(self.allowed_workspaces.as_deref().unwrap_or("").parse()?);
             match &self.homepage {
                 Some(h) => provider.with_homepage(ServiceUrl::parse("homepage URL", h)?),
                 None => Ok(provider),
@@ -83,13 +87,17 @@ pub(crate) struct ClientRow {
 
 impl ClientRow {
     /// The model value and the row's version.
-    pub fn into_versioned(self) -> Result<(Client, i64), StoreError> {
+    pub fn into_versioned(self, sealer: &Sealer) -> Result<(Client, i64), StoreError> {
         let version = self.version;
-        Ok((self.into_model()?, version))
+        Ok((self.into_model(sealer)?, version))
     }
 
-    pub fn into_model(self) -> Result<Client, StoreError> {
+    pub fn into_model(mut self, sealer: &Sealer) -> Result<Client, StoreError> {
         let key = format!("{}/{}", self.provider, self.purpose);
+        self.secret = sealer.open(
+            &SecretIdentity::client_secret(&self.provider, &self.purpose),
+            std::mem::take(&mut self.secret),
+        )?;
         let parse = || -> Result<Client, ModelError> {
             Ok(Client::new(
                 self.provider.parse()?,
@@ -154,8 +162,23 @@ pub(crate) struct TokenRow {
 }
 
 impl TokenRow {
-    pub fn into_model(self) -> Result<StoredToken, StoreError> {
+    pub fn into_model(mut self, sealer: &Sealer) -> Result<StoredToken, StoreError> {
         let key = format!("{}/{}/{}", self.provider, self.purpose, self.account_uuid);
+        let (provider, purpose, account) = (&self.provider, &self.purpose, &self.account_uuid);
+        self.access_token = sealer.open(
+            &SecretIdentity::access_token(provider, purpose, account),
+            std::mem::take(&mut self.access_token),
+        )?;
+        self.refresh_token = self
+            .refresh_token
+            .take()
+            .map(|t| {
+                sealer.open(
+                    &SecretIdentity::refresh_token(provider, purpose, account),
+                    t,
+                )
+            })
+            .transpose()?;
         let parse = || -> Result<StoredToken, ModelError> {
             let account = self.account_uuid.parse()?;
             Ok(StoredToken {
@@ -264,11 +287,17 @@ pub(crate) struct TrackedRow {
     pub hook_secret: Option<String>,
     pub hook_events: Option<String>,
     pub checked_at: Option<i64>,
+    pub proven_at: Option<i64>,
 }
 
 impl TrackedRow {
-    pub fn into_model(self) -> Result<TrackedRepository, StoreError> {
+    pub fn into_model(mut self, sealer: &Sealer) -> Result<TrackedRepository, StoreError> {
         let key = format!("{}/{}", self.source, self.full_name);
+        self.hook_secret = self
+            .hook_secret
+            .take()
+            .map(|s| sealer.open(&SecretIdentity::hook_secret(&self.source, &self.uuid), s))
+            .transpose()?;
         let parse = || -> Result<TrackedRepository, ModelError> {
             let hook = match (self.hook_uuid, self.hook_url, self.hook_secret) {
                 (Some(uuid), Some(url), Some(secret)) => Some(HookRecord::new(
@@ -290,6 +319,7 @@ impl TrackedRow {
                 full_name: self.full_name,
                 hook,
                 checked_at: self.checked_at.map(from_unix),
+                proven_at: self.proven_at.map(from_unix),
             })
         };
         parse().map_err(invalid(Entity::Repository, &key))

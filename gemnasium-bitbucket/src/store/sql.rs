@@ -13,7 +13,14 @@
 //! write lock (SQLite's database write lock taken by `BEGIN IMMEDIATE`, PostgreSQL's `SELECT …
 //! FOR UPDATE`), patched and written in one transaction. Concurrent updates then queue instead of
 //! failing, so a caller never has to retry, and none can undo another's fields. Each changing
-//! update adds one to the row's `version`.
+//! update adds one to the row's `version`. Why locks: a configuration update is one short
+//! transaction with no network call inside, so holding the lock costs microseconds, while
+//! optimistic versions would make every racing writer (the replicas, a CLI run beside them)
+//! re-read and retry, and an update that gave up would be lost. The `version` is therefore a
+//! counter that proves no update was lost (after N reported updates it is 1 + N; see
+//! `tests/it/replicas.rs`), not a precondition. Tokens are the exception: a refresh spans an
+//! HTTP call that must not hold a database lock, so tokens use compare-and-swap on `version`
+//! with a lease (`claim_refresh`, `swap_token`).
 //!
 //! Write transactions that fail transiently (PostgreSQL deadlock or serialisation failure,
 //! SQLite busy after its timeout) are retried a few times with jitter; their effects are all or
@@ -35,6 +42,22 @@ pub(crate) fn is_transient(e: &StoreError) -> bool {
         // SQLite: SQLITE_BUSY / SQLITE_LOCKED and their extended codes.
         Some(code) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
         None => false,
+    }
+}
+
+/// A test-only pause point inside a sync's listing write, before its transaction commits.
+///
+/// In debug builds with `GEMNASIUM_TEST_PAUSE_IN_WRITE=PATH` set, it creates the file `PATH` and
+/// then sleeps for a minute, so that an end-to-end test (`tests/it/replicas.rs`) can `kill -9`
+/// the process while the transaction holds uncommitted writes and then check that the store
+/// still opens with the previous listing intact. Release builds compile it to nothing: no
+/// environment variable can stall a production write.
+pub(crate) async fn pause_in_write() {
+    #[cfg(debug_assertions)]
+    if let Some(marker) = std::env::var_os("GEMNASIUM_TEST_PAUSE_IN_WRITE") {
+        if std::fs::write(&marker, b"paused inside the listing write\n").is_ok() {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
     }
 }
 
@@ -70,11 +93,13 @@ macro_rules! impl_sql_store {
             self, ClientRow, ProviderRow, RepositoryRow, SourceRow, TokenRow, TrackedRow,
         };
         use $crate::store::sql::retry_transient;
+        use $crate::store::sealing::{SecretIdentity, Sealer};
         use $crate::store::{
             ClientPatch, ClientStore, Entity, HookLease, ListingChanges, ProviderPatch,
             ProviderStore, Removed, RepoStore, SourcePatch, SourceStore, Store, StoreError,
             StoredRepository, StoredToken, Swap, TokenStore, TrackedRepository, Updated,
-            WorkspaceListing, WriteOutcome,
+            WorkspaceListing, WriteOutcome, BudgetGrant, BudgetPolicy, BudgetStore, ListingKind,
+            ListingState,
         };
         use $crate::model::{
             AccountInfo, AccountUuid, Client, HookRecord, HookUuid, Provider, ProviderName,
@@ -84,10 +109,10 @@ macro_rules! impl_sql_store {
         type Tx = sqlx::Transaction<'static, $db>;
 
         const PROVIDER_COLUMNS: &str =
-            "name, kind, authorize_url, token_url, api_url, pkce, homepage, version";
+            "name, kind, authorize_url, token_url, api_url, pkce, homepage, version, allowed_workspaces";
         const CLIENT_COLUMNS: &str = "provider, purpose, key, secret, scopes, version";
         const SOURCE_COLUMNS: &str = "provider, display_name, kind, api_url, version";
-        const TRACKED_COLUMNS: &str = "source, uuid, full_name, hook_uuid, hook_url, hook_secret, hook_events, checked_at";
+        const TRACKED_COLUMNS: &str = "source, uuid, full_name, hook_uuid, hook_url, hook_secret, hook_events, checked_at, proven_at";
 
         /// The provider and its version; `lock` reads it for update.
         async fn fetch_provider<'e, E: sqlx::Executor<'e, Database = $db>>(
@@ -122,6 +147,7 @@ macro_rules! impl_sql_store {
 
         /// The client and its version; `lock` reads it for update.
         async fn fetch_client<'e, E: sqlx::Executor<'e, Database = $db>>(
+            sealer: &Sealer,
             executor: E,
             provider: &ProviderName,
             purpose: Purpose,
@@ -136,7 +162,7 @@ macro_rules! impl_sql_store {
                 .bind(purpose.as_str())
                 .fetch_optional(executor)
                 .await?
-                .map(ClientRow::into_versioned)
+                .map(|row| row.into_versioned(sealer))
                 .transpose()
         }
 
@@ -161,6 +187,7 @@ macro_rules! impl_sql_store {
         const TOKEN_COLUMNS: &str = "provider, purpose, account_uuid, account_id, nickname, display_name, access_token, refresh_token, expires_at, scopes, state, version, created_at, refreshed_at, last_error, lease_until";
 
         async fn fetch_token<'e, E: sqlx::Executor<'e, Database = $db>>(
+            sealer: &Sealer,
             executor: E,
             key: &TokenKey,
         ) -> Result<Option<StoredToken>, StoreError> {
@@ -172,11 +199,12 @@ macro_rules! impl_sql_store {
             .bind(key.account.as_str())
             .fetch_optional(executor)
             .await?
-            .map(TokenRow::into_model)
+            .map(|row| row.into_model(sealer))
             .transpose()
         }
 
         async fn fetch_tracked<'e, E: sqlx::Executor<'e, Database = $db>>(
+            sealer: &Sealer,
             executor: E,
             source: &ProviderName,
             uuid: &RepoUuid,
@@ -188,7 +216,7 @@ macro_rules! impl_sql_store {
             .bind(uuid.as_str())
             .fetch_optional(executor)
             .await?
-            .map(TrackedRow::into_model)
+            .map(|row| row.into_model(sealer))
             .transpose()
         }
 
@@ -210,7 +238,7 @@ macro_rules! impl_sql_store {
                 retry_transient!(async {
                     let mut tx = self.begin_write().await?;
                     let inserted = sqlx::query(
-                        "INSERT INTO providers (name, kind, authorize_url, token_url, api_url, pkce, homepage) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
+                        "INSERT INTO providers (name, kind, authorize_url, token_url, api_url, pkce, homepage, allowed_workspaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
                     )
                     .bind(p.name.as_str())
                     .bind(p.kind.as_str())
@@ -219,6 +247,7 @@ macro_rules! impl_sql_store {
                     .bind(p.api_url.to_string())
                     .bind(p.pkce)
                     .bind(p.homepage.as_ref().map(ToString::to_string))
+                    .bind(p.allowed_workspaces.to_list())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -266,7 +295,7 @@ macro_rules! impl_sql_store {
                         return Ok(Updated::new(WriteOutcome::Unchanged, current, version));
                     }
                     sqlx::query(
-                        "UPDATE providers SET authorize_url = $2, token_url = $3, api_url = $4, pkce = $5, homepage = $6, version = version + 1 WHERE name = $1",
+                        "UPDATE providers SET authorize_url = $2, token_url = $3, api_url = $4, pkce = $5, homepage = $6, allowed_workspaces = $7, version = version + 1 WHERE name = $1",
                     )
                     .bind(name.as_str())
                     .bind(new.authorize_url.to_string())
@@ -274,6 +303,7 @@ macro_rules! impl_sql_store {
                     .bind(new.api_url.to_string())
                     .bind(new.pkce)
                     .bind(new.homepage.as_ref().map(ToString::to_string))
+                    .bind(new.allowed_workspaces.to_list())
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -320,6 +350,7 @@ macro_rules! impl_sql_store {
                         "DELETE FROM tokens WHERE provider = $1",
                         "DELETE FROM clients WHERE provider = $1",
                         "DELETE FROM repositories WHERE source = $1",
+                        "DELETE FROM workspace_listings WHERE source = $1",
                         "DELETE FROM tracked_repositories WHERE source = $1",
                         "DELETE FROM sources WHERE provider = $1",
                         "DELETE FROM providers WHERE name = $1",
@@ -348,7 +379,10 @@ macro_rules! impl_sql_store {
                     .bind(c.provider.as_str())
                     .bind(c.purpose.as_str())
                     .bind(c.key.as_str())
-                    .bind(c.secret.expose_secret())
+                    .bind(self.sealer.seal(
+                        &SecretIdentity::client_secret(c.provider.as_str(), c.purpose.as_str()),
+                        c.secret.expose_secret(),
+                    ))
                     .bind(c.scopes.to_string())
                     .execute(&mut *tx)
                     .await?
@@ -356,7 +390,7 @@ macro_rules! impl_sql_store {
                     let outcome = if inserted == 1 {
                         WriteOutcome::Created
                     } else {
-                        let existing = fetch_client(&mut *tx, &c.provider, c.purpose, false).await?;
+                        let existing = fetch_client(&self.sealer, &mut *tx, &c.provider, c.purpose, false).await?;
                         conflict_or_unchanged(
                             existing.map(|(c, _)| c),
                             c,
@@ -376,7 +410,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Option<Client>, StoreError> {
                 // One SELECT is atomic on its own: a transaction would only add BEGIN/ROLLBACK
                 // round trips (the hot path of every API call).
-                Ok(fetch_client(&self.pool, provider, purpose, false).await?.map(|(c, _)| c))
+                Ok(fetch_client(&self.sealer, &self.pool, provider, purpose, false).await?.map(|(c, _)| c))
             }
 
             async fn clients(
@@ -390,7 +424,7 @@ macro_rules! impl_sql_store {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(ClientRow::into_model)
+                .map(|row| row.into_model(&self.sealer))
                 .collect()
             }
 
@@ -402,7 +436,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Updated<Client>, StoreError> {
                 retry_transient!(async {
                     let mut tx = self.begin_write().await?;
-                    let Some((current, version)) = fetch_client(&mut *tx, provider, purpose, true).await? else {
+                    let Some((current, version)) = fetch_client(&self.sealer, &mut *tx, provider, purpose, true).await? else {
                         return Err(StoreError::NotFound {
                             entity: Entity::Client,
                             key: client_key(provider, purpose),
@@ -418,7 +452,10 @@ macro_rules! impl_sql_store {
                     .bind(provider.as_str())
                     .bind(purpose.as_str())
                     .bind(new.key.as_str())
-                    .bind(new.secret.expose_secret())
+                    .bind(self.sealer.seal(
+                        &SecretIdentity::client_secret(provider.as_str(), purpose.as_str()),
+                        new.secret.expose_secret(),
+                    ))
                     .bind(new.scopes.to_string())
                     .execute(&mut *tx)
                     .await?;
@@ -538,6 +575,7 @@ macro_rules! impl_sql_store {
                     let mut tx = self.begin_write().await?;
                     for statement in [
                         "DELETE FROM repositories WHERE source = $1",
+                        "DELETE FROM workspace_listings WHERE source = $1",
                         "DELETE FROM tracked_repositories WHERE source = $1",
                     ] {
                         sqlx::query(statement).bind(provider.as_str()).execute(&mut *tx).await?;
@@ -580,7 +618,7 @@ macro_rules! impl_sql_store {
                     query = query.bind(a).bind(b);
                 }
                 let changed = query.execute(&mut *tx).await?.rows_affected();
-                let current = fetch_token(&mut *tx, key).await?;
+                let current = fetch_token(&self.sealer, &mut *tx, key).await?;
                 tx.commit().await?;
                 Ok(match (changed, current) {
                     (1, Some(stored)) => Swap::Swapped(stored),
@@ -601,7 +639,7 @@ macro_rules! impl_sql_store {
             ) -> Result<StoredToken, StoreError> {
                 retry_transient!(async {
                 let mut tx = self.begin_write().await?;
-                if fetch_client(&mut *tx, provider, purpose, false).await?.is_none() {
+                if fetch_client(&self.sealer, &mut *tx, provider, purpose, false).await?.is_none() {
                     return Err(StoreError::NotFound {
                         entity: Entity::Client,
                         key: client_key(provider, purpose),
@@ -612,7 +650,7 @@ macro_rules! impl_sql_store {
                     purpose,
                     account: account.uuid.clone(),
                 };
-                let version = fetch_token(&mut *tx, &key).await?.map_or(0, |t| t.version) + 1;
+                let version = fetch_token(&self.sealer, &mut *tx, &key).await?.map_or(0, |t| t.version) + 1;
                 sqlx::query(&format!(
                     "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, NULL) \
                      ON CONFLICT (provider, purpose, account_uuid) DO UPDATE SET \
@@ -626,8 +664,14 @@ macro_rules! impl_sql_store {
                 .bind(account.account_id.as_deref())
                 .bind(account.nickname.as_deref())
                 .bind(account.display_name.as_deref())
-                .bind(tokens.access_token.expose_secret())
-                .bind(tokens.refresh_token.as_ref().map(|t| t.expose_secret()))
+                .bind(self.sealer.seal(
+                    &SecretIdentity::access_token(provider.as_str(), purpose.as_str(), account.uuid.as_str()),
+                    tokens.access_token.expose_secret(),
+                ))
+                .bind(tokens.refresh_token.as_ref().map(|t| self.sealer.seal(
+                    &SecretIdentity::refresh_token(provider.as_str(), purpose.as_str(), account.uuid.as_str()),
+                    t.expose_secret(),
+                )))
                 .bind(tokens.expires_at.map(rows::to_unix))
                 .bind(tokens.scopes.to_string())
                 .bind(TokenState::Active.as_str())
@@ -635,7 +679,7 @@ macro_rules! impl_sql_store {
                 .bind(rows::to_unix(rows::now()))
                 .execute(&mut *tx)
                 .await?;
-                let stored = fetch_token(&mut *tx, &key).await?;
+                let stored = fetch_token(&self.sealer, &mut *tx, &key).await?;
                 tx.commit().await?;
                 stored.ok_or_else(|| StoreError::NotFound {
                     entity: Entity::Token,
@@ -645,7 +689,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn token(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
-                fetch_token(&self.pool, key).await
+                fetch_token(&self.sealer, &self.pool, key).await
             }
 
             async fn tokens(
@@ -659,7 +703,7 @@ macro_rules! impl_sql_store {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(TokenRow::into_model)
+                .map(|row| row.into_model(&self.sealer))
                 .collect()
             }
 
@@ -679,8 +723,14 @@ macro_rules! impl_sql_store {
                 .bind(key.provider.as_str())
                 .bind(key.purpose.as_str())
                 .bind(key.account.as_str())
-                .bind(tokens.access_token.expose_secret())
-                .bind(tokens.refresh_token.as_ref().map(|t| t.expose_secret()))
+                .bind(self.sealer.seal(
+                    &SecretIdentity::access_token(key.provider.as_str(), key.purpose.as_str(), key.account.as_str()),
+                    tokens.access_token.expose_secret(),
+                ))
+                .bind(tokens.refresh_token.as_ref().map(|t| self.sealer.seal(
+                    &SecretIdentity::refresh_token(key.provider.as_str(), key.purpose.as_str(), key.account.as_str()),
+                    t.expose_secret(),
+                )))
                 .bind(tokens.expires_at.map(rows::to_unix))
                 .bind(tokens.scopes.to_string())
                 .bind(TokenState::Active.as_str())
@@ -689,7 +739,7 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                let current = fetch_token(&mut *tx, key).await?;
+                let current = fetch_token(&self.sealer, &mut *tx, key).await?;
                 tx.commit().await?;
                 Ok(match (swapped, current) {
                     (1, Some(stored)) => Swap::Swapped(stored),
@@ -719,7 +769,7 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                let current = fetch_token(&mut *tx, key).await?;
+                let current = fetch_token(&self.sealer, &mut *tx, key).await?;
                 tx.commit().await?;
                 Ok(match (marked, current) {
                     (1, Some(stored)) => Swap::Swapped(stored),
@@ -849,24 +899,120 @@ macro_rules! impl_sql_store {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    for (uuid, old) in &previous {
-                        if old.gone_since.is_none() && !listed.contains(uuid) {
-                            changes.gone += 1;
+                    match listing.kind {
+                        ListingKind::Full => {
+                            for (uuid, old) in &previous {
+                                if old.gone_since.is_none() && !listed.contains(uuid) {
+                                    changes.gone += 1;
+                                    sqlx::query(
+                                        "UPDATE repositories SET gone_since = $4 WHERE source = $1 AND account_uuid = $2 AND uuid = $3",
+                                    )
+                                    .bind(source.as_str())
+                                    .bind(account.as_str())
+                                    .bind(uuid.as_str())
+                                    .bind(seen)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                }
+                            }
+                        }
+                        // Bitbucket's count proved the others are still there, unchanged.
+                        ListingKind::Incremental => {
+                            changes.unchanged += previous
+                                .iter()
+                                .filter(|(uuid, old)| old.gone_since.is_none() && !listed.contains(*uuid))
+                                .count();
                             sqlx::query(
-                                "UPDATE repositories SET gone_since = $4 WHERE source = $1 AND account_uuid = $2 AND uuid = $3",
+                                "UPDATE repositories SET last_seen = $4 WHERE source = $1 AND account_uuid = $2 AND workspace = $3 AND gone_since IS NULL",
                             )
                             .bind(source.as_str())
                             .bind(account.as_str())
-                            .bind(uuid.as_str())
+                            .bind(&listing.workspace)
                             .bind(seen)
                             .execute(&mut *tx)
                             .await?;
                         }
                     }
+                    // An incremental listing keeps the last full one's time (the epoch when
+                    // there was none, so that the next sync lists in full).
+                    let count = i64::try_from(listing.count).unwrap_or(i64::MAX);
+                    let full_at = match listing.kind {
+                        ListingKind::Full => seen,
+                        ListingKind::Incremental => 0,
+                    };
+                    sqlx::query(
+                        "INSERT INTO workspace_listings (source, account_uuid, workspace, complete_at, full_at, repositories) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, account_uuid, workspace) DO UPDATE SET \
+                         complete_at = $4, repositories = $6, \
+                         full_at = CASE WHEN $7 THEN $4 ELSE workspace_listings.full_at END",
+                    )
+                    .bind(source.as_str())
+                    .bind(account.as_str())
+                    .bind(&listing.workspace)
+                    .bind(seen)
+                    .bind(full_at)
+                    .bind(count)
+                    .bind(listing.kind == ListingKind::Full)
+                    .execute(&mut *tx)
+                    .await?;
                 }
+                $crate::store::sql::pause_in_write().await;
                 tx.commit().await?;
                 Ok(changes)
                 })
+            }
+
+            async fn listing_states(
+                &self,
+                source: &ProviderName,
+                account: &AccountUuid,
+            ) -> Result<Vec<ListingState>, StoreError> {
+                let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT workspace, complete_at, full_at, repositories FROM workspace_listings \
+                     WHERE source = $1 AND account_uuid = $2 ORDER BY workspace",
+                )
+                .bind(source.as_str())
+                .bind(account.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(workspace, complete_at, full_at, count)| {
+                        ListingState::new(
+                            workspace,
+                            rows::from_unix(complete_at),
+                            rows::from_unix(full_at),
+                            u64::try_from(count).unwrap_or_default(),
+                        )
+                    })
+                    .collect())
+            }
+
+            async fn prove_hook(
+                &self,
+                source: &ProviderName,
+                uuid: &RepoUuid,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                // One statement: a later proof recorded concurrently is never replaced.
+                let at = rows::to_unix(at);
+                let updated = sqlx::query(
+                    "UPDATE tracked_repositories SET proven_at = CASE WHEN proven_at IS NULL OR proven_at < $3 THEN $3 ELSE proven_at END \
+                     WHERE source = $1 AND uuid = $2",
+                )
+                .bind(source.as_str())
+                .bind(uuid.as_str())
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(StoreError::NotFound {
+                        entity: Entity::Repository,
+                        key: format!("{source}/{uuid}"),
+                    });
+                }
+                Ok(())
             }
 
             async fn repositories(
@@ -925,7 +1071,7 @@ macro_rules! impl_sql_store {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(TrackedRow::into_model)
+                .map(|row| row.into_model(&self.sealer))
                 .collect()
             }
 
@@ -944,7 +1090,10 @@ macro_rules! impl_sql_store {
                 .bind(uuid.as_str())
                 .bind(hook.map(|h| h.uuid.as_str()))
                 .bind(hook.map(|h| h.url.as_str()))
-                .bind(hook.map(|h| h.secret.expose_secret()))
+                .bind(hook.map(|h| self.sealer.seal(
+                    &SecretIdentity::hook_secret(source.as_str(), uuid.as_str()),
+                    h.secret.expose_secret(),
+                )))
                 .bind(hook.map(|h| h.events.join(",")))
                 .bind(rows::to_unix(checked_at))
                 .execute(&self.pool)
@@ -966,7 +1115,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Option<TrackedRepository>, StoreError> {
                 retry_transient!(async {
                     let mut tx = self.begin_write().await?;
-                    let row = fetch_tracked(&mut *tx, source, uuid).await?;
+                    let row = fetch_tracked(&self.sealer, &mut *tx, source, uuid).await?;
                     sqlx::query("DELETE FROM tracked_repositories WHERE source = $1 AND uuid = $2")
                         .bind(source.as_str())
                         .bind(uuid.as_str())
@@ -982,7 +1131,7 @@ macro_rules! impl_sql_store {
                 source: &ProviderName,
                 uuid: &RepoUuid,
             ) -> Result<Option<TrackedRepository>, StoreError> {
-                fetch_tracked(&self.pool, source, uuid).await
+                fetch_tracked(&self.sealer, &self.pool, source, uuid).await
             }
 
             async fn tracked_by_hook(
@@ -995,7 +1144,7 @@ macro_rules! impl_sql_store {
                 .bind(hook.as_str())
                 .fetch_optional(&self.pool)
                 .await?
-                .map(TrackedRow::into_model)
+                .map(|row| row.into_model(&self.sealer))
                 .transpose()
             }
 
@@ -1053,6 +1202,64 @@ macro_rules! impl_sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl BudgetStore for $store {
+            async fn reserve_requests(
+                &self,
+                consumer: &str,
+                account: &str,
+                policy: &BudgetPolicy,
+                want: u64,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<BudgetGrant, StoreError> {
+                retry_transient!(async {
+                    let mut tx = self.begin_write().await?;
+                    // The consumer's lock row: on PostgreSQL its row lock makes concurrent
+                    // reservations queue (SQLite's write transaction already does).
+                    sqlx::query(
+                        "INSERT INTO consumer_budget (consumer, slot, account, used) VALUES ($1, -1, '', 0) \
+                         ON CONFLICT (consumer, slot, account) DO UPDATE SET used = 0",
+                    )
+                    .bind(consumer)
+                    .execute(&mut *tx)
+                    .await?;
+                    let oldest = policy.oldest_counted(now);
+                    sqlx::query("DELETE FROM consumer_budget WHERE consumer = $1 AND slot >= 0 AND slot <= $2")
+                        .bind(consumer)
+                        .bind(oldest)
+                        .execute(&mut *tx)
+                        .await?;
+                    let usage: Vec<(i64, String, i64)> = sqlx::query_as(
+                        "SELECT slot, account, used FROM consumer_budget WHERE consumer = $1 AND slot > $2",
+                    )
+                    .bind(consumer)
+                    .bind(oldest)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let usage: Vec<(i64, String, u64)> = usage
+                        .into_iter()
+                        .map(|(slot, a, n)| (slot, a, u64::try_from(n).unwrap_or_default()))
+                        .collect();
+                    let (granted, resume_at) =
+                        $crate::store::budget::decide(&usage, account, policy, want);
+                    if granted > 0 {
+                        sqlx::query(
+                            "INSERT INTO consumer_budget (consumer, slot, account, used) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (consumer, slot, account) DO UPDATE SET used = consumer_budget.used + $4",
+                        )
+                        .bind(consumer)
+                        .bind(policy.slot(now))
+                        .bind(account)
+                        .bind(i64::try_from(granted).unwrap_or(i64::MAX))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(BudgetGrant { granted, resume_at })
+                })
             }
         }
 

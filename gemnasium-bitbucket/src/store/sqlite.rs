@@ -27,6 +27,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    sealer: super::sealing::Sealer,
 }
 
 impl SqliteStore {
@@ -120,7 +121,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Overwrite deleted and replaced content, so that a secret once stored in plain
+            // text (before `store encrypt`) or a deleted token does not linger in free pages.
+            .pragma("secure_delete", "ON");
         // Switching a fresh file to WAL takes an exclusive lock that does not wait on the busy
         // timeout, so processes opening the same new file at once can see SQLITE_BUSY here:
         // retry with backoff for a few seconds before giving up.
@@ -134,6 +138,7 @@ impl SqliteStore {
                 let store = Self {
                     pool,
                     path: path.to_owned(),
+                    sealer: super::sealing::Sealer::default(),
                 };
                 store.migrate(&location).await?;
                 Ok::<_, OpenFailure>(store)
@@ -195,6 +200,7 @@ impl SqliteStore {
                     return Ok(Self {
                         pool,
                         path: path.to_owned(),
+                        sealer: super::sealing::Sealer::default(),
                     });
                 }
                 Err(e) => last = Some(e),
@@ -314,6 +320,15 @@ impl SqliteStore {
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// After every secret was rewritten: moves the write-ahead log into the file and empties
+    /// it, so that the replaced values are gone from disk, not only from the tables.
+    async fn after_rewrite(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 
@@ -437,6 +452,9 @@ mod sql_impl {
 
     // SQLite locks the whole database for a write transaction: no row lock clause.
     super::impl_sql_store!(super::SqliteStore, Sqlite, "");
+    crate::store::sql_events::impl_sql_events!(super::SqliteStore, Sqlite);
+    crate::store::sql_admin::impl_sql_admin!(super::SqliteStore, Sqlite);
+    crate::store::sql_contents::impl_sql_contents!(super::SqliteStore, Sqlite, super::MIGRATOR, "");
 
     #[async_trait::async_trait]
     impl Store for super::SqliteStore {
@@ -454,6 +472,36 @@ mod sql_impl {
 
         fn warnings(&self) -> Vec<String> {
             self.permission_warning().into_iter().collect()
+        }
+
+        async fn secrets_at_rest(&self) -> Result<SecretsAtRest, StoreError> {
+            self.sql_secrets_at_rest().await
+        }
+
+        async fn reseal_secrets(&self, key: Option<&SecretKey>) -> Result<usize, StoreError> {
+            self.sql_reseal_secrets(key).await
+        }
+
+        async fn apply_config(
+            &self,
+            changes: &[crate::store::ConfigChange],
+        ) -> Result<(), StoreError> {
+            self.sql_apply_config(changes).await
+        }
+
+        async fn export_contents(&self) -> Result<crate::store::StoreContents, StoreError> {
+            self.sql_export_contents().await
+        }
+
+        async fn import_contents(
+            &self,
+            contents: &crate::store::StoreContents,
+        ) -> Result<(), StoreError> {
+            self.sql_import_contents(contents).await
+        }
+
+        async fn inventory(&self) -> Result<crate::store::Inventory, StoreError> {
+            self.sql_inventory().await
         }
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::remote::{HookApi, RemoteError, RemoteErrorKind, RepositoryCatalogue, WorkspaceRef};
 use crate::api::hooks::{Hook, HookRequest};
-use crate::api::repositories::{ListRepositories, RepositoryListing};
+use crate::api::repositories::{ListRepositories, RecentRepositories, RepositoryListing};
 use crate::api::{ApiClient, ApiError, AuthErrorKind};
 use crate::model::HookUuid;
 
@@ -59,7 +59,9 @@ impl From<ApiError> for RemoteError {
             ApiError::Forbidden { .. } => RemoteErrorKind::PermissionDenied,
             ApiError::MissingScopes { .. } => RemoteErrorKind::MissingScopes,
             ApiError::NotFound { .. } => RemoteErrorKind::NotFound,
-            ApiError::RateLimited { .. } | ApiError::Deadline(_) => RemoteErrorKind::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::Deadline(_) | ApiError::BudgetSpent(_) => {
+                RemoteErrorKind::RateLimited
+            }
             ApiError::Unauthorized { .. } => RemoteErrorKind::Unauthorized,
             ApiError::Credentials(c) if c.kind() == AuthErrorKind::Reauthorize => {
                 RemoteErrorKind::Unauthorized
@@ -67,7 +69,12 @@ impl From<ApiError> for RemoteError {
             ApiError::Retired { .. } => RemoteErrorKind::Retired,
             _ => RemoteErrorKind::Other,
         };
-        RemoteError::new(kind, e.to_string())
+        let resume_after = match &e {
+            ApiError::RateLimited { resume_after, .. } => *resume_after,
+            ApiError::BudgetSpent(spent) => spent.resume_after,
+            _ => None,
+        };
+        RemoteError::new(kind, e.to_string()).resume_after(resume_after)
     }
 }
 
@@ -95,6 +102,19 @@ impl RepositoryCatalogue for BitbucketRepos {
             .api
             .repositories()
             .list(workspace, &ListRepositories::default())
+            .await?)
+    }
+
+    async fn recent_repositories(
+        &self,
+        workspace: &str,
+        since: chrono::DateTime<chrono::Utc>,
+        pagelen: u32,
+    ) -> Result<RecentRepositories, RemoteError> {
+        Ok(self
+            .api
+            .repositories()
+            .list_since(workspace, since, &ListRepositories::recent(pagelen))
             .await?)
     }
 }

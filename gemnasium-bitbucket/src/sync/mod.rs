@@ -17,7 +17,8 @@ mod webhooks;
 
 pub use self::bitbucket::{BitbucketRepos, WorkspaceScope};
 pub use self::crawl::{
-    crawl, CrawlError, CrawlOptions, CrawlReport, Quiet, SyncObserver, WorkspaceResult,
+    crawl, CrawlError, CrawlOptions, CrawlReport, ListingReason, Quiet, SyncObserver,
+    WorkspaceResult,
 };
 pub use self::event::{
     Actor, EventError, EventPayload, RefChange, RefState, RepositoryRef, WebhookEvent,
@@ -30,6 +31,6 @@ pub use self::remote::{
 };
 pub use self::signature::{sign, verify_signature, SignatureError};
 pub use self::webhooks::{
-    reconcile_all, reconcile_webhook, untrack, HookError, HookLeases, HookOutcome, HookReport,
-    HooksSummary,
+    reconcile_all, reconcile_all_with, reconcile_webhook, untrack, HookError, HookLeases,
+    HookOutcome, HookReport, HooksSummary, ReconcileOptions,
 };

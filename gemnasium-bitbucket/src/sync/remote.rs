@@ -7,7 +7,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::api::hooks::{Hook, HookRequest};
-use crate::api::repositories::RepositoryListing;
+use crate::api::repositories::{RecentRepositories, RepositoryListing};
 use crate::model::HookUuid;
 
 /// How a failed Bitbucket call should be handled by the engine.
@@ -39,6 +39,9 @@ pub struct RemoteError {
     pub kind: RemoteErrorKind,
     /// What happened and what to do.
     pub message: String,
+    /// For [`RemoteErrorKind::RateLimited`]: when requests are allowed again, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RemoteError {
@@ -48,7 +51,15 @@ impl RemoteError {
         Self {
             kind,
             message: message.into(),
+            resume_after: None,
         }
+    }
+
+    /// `self` saying when requests are allowed again.
+    #[must_use]
+    pub fn resume_after(mut self, at: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        self.resume_after = at;
+        self
     }
 }
 
@@ -80,6 +91,24 @@ pub trait RepositoryCatalogue: Send + Sync {
     async fn workspaces(&self) -> Result<Vec<WorkspaceRef>, RemoteError>;
     /// Every repository of `workspace` the account is a member of, all pages, each once.
     async fn repositories(&self, workspace: &str) -> Result<RepositoryListing, RemoteError>;
+
+    /// The repositories of `workspace` updated at or after `since`, newest first, read
+    /// `pagelen` at a time until an older one appears, with the workspace's `size`. By default
+    /// a full listing (marked exhausted): correct, only not cheaper.
+    async fn recent_repositories(
+        &self,
+        workspace: &str,
+        since: chrono::DateTime<chrono::Utc>,
+        pagelen: u32,
+    ) -> Result<RecentRepositories, RemoteError> {
+        let _ = (since, pagelen);
+        let listing = self.repositories(workspace).await?;
+        Ok(RecentRepositories::new(
+            listing.repositories,
+            listing.size,
+            true,
+        ))
+    }
 }
 
 /// Managing one repository's webhooks.

@@ -2,14 +2,18 @@
 //! untrack.
 //!
 //! Reads first, then only the writes [`plan_hooks`] asks for: a second run against unchanged
-//! repositories makes no write request at all. Repositories are taken oldest-checked first, so a
-//! run stopped by the rate budget resumes where it stopped. Every change to one repository's
+//! repositories makes no write request at all. Repositories are taken least recently checked or
+//! proven first, so a run stopped by the rate budget resumes where it stopped. A repository whose
+//! hook recently delivered a signed event (recorded by the webhook receiver) is not listed at
+//! all: the delivery proved the hook works, and listing hooks costs one request per repository. Every change to one repository's
 //! hooks happens under a lease in the store, so two runs never both create a hook and an untrack
 //! never races a sync into leaving a hook behind.
 
 use std::time::Duration;
 
-use chrono::Utc;
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::hook_plan::{new_hook_secret, ours, plan_hooks, DesiredHook, HookAction, HookMarker};
@@ -142,6 +146,8 @@ pub struct HooksSummary {
     pub deleted: usize,
     /// Hooks already as desired.
     pub unchanged: usize,
+    /// Repositories not checked because a signed delivery recently proved their hook.
+    pub proven: usize,
     /// Repositories left to another run changing them at the same time.
     pub busy: usize,
     /// Write requests made (0 on a run against unchanged repositories).
@@ -283,11 +289,46 @@ async fn reconcile_claimed(
     })
 }
 
-/// Reconciles every tracked repository of `source`, oldest-checked first.
-///
-/// Permission and not-found errors become warnings. A rate limit stops the run (the rest are
-/// counted as `remaining`), and so do missing scopes or unusable credentials, since every other
-/// repository would fail the same way.
+/// How [`reconcile_all_with`] runs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ReconcileOptions {
+    /// A repository whose hook (as desired) delivered a signed event within this long is not
+    /// checked (7 days; zero checks every repository).
+    pub proven_within: chrono::Duration,
+}
+
+impl Default for ReconcileOptions {
+    fn default() -> Self {
+        Self {
+            proven_within: chrono::Duration::days(7),
+        }
+    }
+}
+
+impl ReconcileOptions {
+    /// Skips repositories proven within `within`.
+    #[must_use]
+    pub fn proven_within(mut self, within: chrono::Duration) -> Self {
+        self.proven_within = within;
+        self
+    }
+}
+
+/// Whether `repo`'s recorded hook is the desired one and a signed delivery proved it since
+/// `since`.
+fn proven(repo: &TrackedRepository, desired: &DesiredHook, since: DateTime<Utc>) -> bool {
+    let Some(hook) = &repo.hook else {
+        return false;
+    };
+    let events: BTreeSet<&str> = hook.events.iter().map(String::as_str).collect();
+    let wanted: BTreeSet<&str> = desired.events.iter().collect();
+    repo.proven_at.is_some_and(|at| at >= since)
+        && hook.url == desired.url.to_string()
+        && events == wanted
+}
+
+/// Reconciles every tracked repository of `source` with the default [`ReconcileOptions`].
 ///
 /// # Errors
 /// Only when the store cannot be read or written.
@@ -299,9 +340,49 @@ pub async fn reconcile_all(
     leases: &HookLeases,
     observer: &dyn SyncObserver,
 ) -> Result<HooksSummary, StoreError> {
+    reconcile_all_with(
+        api,
+        store,
+        source,
+        desired,
+        leases,
+        observer,
+        &ReconcileOptions::default(),
+    )
+    .await
+}
+
+/// Reconciles every tracked repository of `source`, least recently checked or proven first,
+/// skipping those a signed delivery proved recently.
+///
+/// Permission and not-found errors become warnings. A rate limit stops the run (the rest are
+/// counted as `remaining`), and so do missing scopes or unusable credentials, since every other
+/// repository would fail the same way.
+///
+/// # Errors
+/// Only when the store cannot be read or written.
+pub async fn reconcile_all_with(
+    api: &dyn HookApi,
+    store: &dyn RepoStore,
+    source: &ProviderName,
+    desired: &DesiredHook,
+    leases: &HookLeases,
+    observer: &dyn SyncObserver,
+    options: &ReconcileOptions,
+) -> Result<HooksSummary, StoreError> {
     let mut tracked = store.tracked(source).await?;
-    tracked.sort_by(|a, b| (a.checked_at, &a.full_name).cmp(&(b.checked_at, &b.full_name)));
+    let since = Utc::now() - options.proven_within;
     let mut summary = HooksSummary::default();
+    tracked.retain(|repo| {
+        let skip = !options.proven_within.is_zero() && proven(repo, desired, since);
+        summary.proven += usize::from(skip);
+        !skip
+    });
+    // The latest evidence that a hook works (a check or a delivery), oldest first.
+    tracked.sort_by(|a, b| {
+        (a.checked_at.max(a.proven_at), &a.full_name)
+            .cmp(&(b.checked_at.max(b.proven_at), &b.full_name))
+    });
     let total = tracked.len();
     observer.hooks_started(total);
     for (done, repo) in tracked.iter().enumerate() {

@@ -229,6 +229,13 @@ impl MockBitbucket {
         self.lock().refresh_grace = grace;
     }
 
+    /// Delays every token endpoint answer by `latency` (0 by default), after the grant has
+    /// taken effect: a slow refresh widens the window in which racing processes could spend
+    /// the same refresh token.
+    pub fn set_token_latency(&self, latency: Duration) {
+        self.lock().token_latency = latency;
+    }
+
     /// Makes `user`'s refresh tokens for every consumer invalid (as after 3 months unused).
     pub fn revoke_refresh_tokens(&self, user: &AccountUuid) {
         self.lock().revoke_refresh(user);
@@ -265,7 +272,9 @@ impl MockBitbucket {
             .insert(slug.to_owned(), (members, Vec::new()));
     }
 
-    /// Adds a repository to `workspace`; `admins` may manage its hooks. Returns its uuid.
+    /// Adds a repository to `workspace`; `admins` may manage its hooks. Returns its uuid. Its
+    /// `updated_on` is a fixed date in the past (2026-01-02), as for a repository that existed
+    /// before the test: [`touch_repository`](Self::touch_repository) makes it recent.
     ///
     /// # Panics
     /// When the workspace was not added first (a bug in the test).
@@ -288,17 +297,67 @@ impl MockBitbucket {
             name: None,
             private: true,
             admins: admins.iter().map(|a| (*a).clone()).collect(),
+            updated_on: chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456+00:00")
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
         });
         uuid
     }
 
-    /// Sets a repository's display name (Bitbucket lets owners put almost anything there).
-    pub fn set_repository_name(&self, workspace: &str, slug: &str, name: &str) {
-        if let Some((_, repos)) = self.lock().repos.workspaces.get_mut(workspace) {
+    /// Changes a repository as a push or a settings change would: its `updated_on` becomes
+    /// Bitbucket's now (see [`set_clock_skew`](Self::set_clock_skew)).
+    pub fn touch_repository(&self, workspace: &str, slug: &str) {
+        self.change_repository(workspace, slug, |_| {});
+    }
+
+    /// Renames a repository (its slug, so its full name; the uuid stays), which updates it.
+    pub fn rename_repository(&self, workspace: &str, slug: &str, new_slug: &str) {
+        self.change_repository(workspace, slug, |repo| repo.slug = new_slug.to_owned());
+    }
+
+    /// Moves (transfers) a repository to workspace `to` (added first), which updates it.
+    pub fn move_repository(&self, workspace: &str, slug: &str, to: &str) {
+        let mut state = self.lock();
+        let now = state.repos.now();
+        let Some((_, repos)) = state.repos.workspaces.get_mut(workspace) else {
+            return;
+        };
+        let Some(at) = repos.iter().position(|r| r.slug == slug) else {
+            return;
+        };
+        let mut repo = repos.remove(at);
+        repo.updated_on = now;
+        if let Some((_, target)) = state.repos.workspaces.get_mut(to) {
+            target.push(repo);
+        }
+    }
+
+    /// Puts Bitbucket's clock `skew` ahead of ours (negative: behind); `updated_on` of changed
+    /// repositories follows it.
+    pub fn set_clock_skew(&self, skew: chrono::Duration) {
+        self.lock().repos.clock_skew = skew;
+    }
+
+    fn change_repository(
+        &self,
+        workspace: &str,
+        slug: &str,
+        change: impl FnOnce(&mut repos::MockRepo),
+    ) {
+        let mut state = self.lock();
+        let now = state.repos.now();
+        if let Some((_, repos)) = state.repos.workspaces.get_mut(workspace) {
             if let Some(repo) = repos.iter_mut().find(|r| r.slug == slug) {
-                repo.name = Some(name.to_owned());
+                change(repo);
+                repo.updated_on = now;
             }
         }
+    }
+
+    /// Sets a repository's display name (Bitbucket lets owners put almost anything there),
+    /// which updates it.
+    pub fn set_repository_name(&self, workspace: &str, slug: &str, name: &str) {
+        self.change_repository(workspace, slug, |repo| repo.name = Some(name.to_owned()));
     }
 
     /// Removes a repository (it disappears from listings).

@@ -44,6 +44,19 @@ fn client_auth(request: &Request, form: &[(String, String)]) -> Option<(String, 
 
 impl Respond for TokenEndpoint {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let answer = self.answer(request);
+        let latency = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .token_latency;
+        answer.set_delay(latency)
+    }
+}
+
+impl TokenEndpoint {
+    /// The answer, with the grant's effect on the state already made.
+    fn answer(&self, request: &Request) -> ResponseTemplate {
         let form: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();

@@ -1,4 +1,7 @@
-//! Workspaces, repositories and webhooks, with the quirks of the facts doc (§5–§8) behind switches.
+//! Workspaces, repositories and webhooks, with the quirks of the facts doc (§5–§8) behind switches,
+//! and the listing parameters of §6: `sort=±updated_on`, `q=updated_on>…` (then `size` counts
+//! the matches only), `fields=` (restrictive, `+` and `-` forms; it applies to the whole body, so
+//! `size` and `next` go unless listed) and `size`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -53,6 +56,8 @@ pub(crate) struct MockRepo {
     pub private: bool,
     /// Accounts with admin permission (may manage hooks).
     pub admins: Vec<AccountUuid>,
+    /// When Bitbucket last saw a change (by its own clock).
+    pub updated_on: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +80,15 @@ pub(crate) struct RepoState {
     pub broken: Vec<String>,
     /// Webhook deliveries sent so far, oldest first.
     pub deliveries: Vec<super::deliveries::DeliveryRecord>,
+    /// How far Bitbucket's clock is ahead of ours (negative: behind).
+    pub clock_skew: chrono::Duration,
+}
+
+impl RepoState {
+    /// Bitbucket's "now".
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.clock_skew
+    }
 }
 
 pub(crate) struct ReposEndpoint(pub Arc<Mutex<State>>);
@@ -96,7 +110,22 @@ fn paginate(
     state: &mut State,
     request: &Request,
     route: &str,
-    mut items: Vec<Value>,
+    items: Vec<Value>,
+) -> ResponseTemplate {
+    let len = items.len();
+    paginate_with(state, request, route, len, |range| {
+        range.map(|i| items[i].clone()).collect()
+    })
+}
+
+/// Serves one page of a listing of `len` items, building only the items of the page with
+/// `page_items` (listing 100,000 repositories must not build them all for every page).
+fn paginate_with(
+    state: &mut State,
+    request: &Request,
+    route: &str,
+    len: usize,
+    page_items: impl FnOnce(&mut dyn Iterator<Item = usize>) -> Vec<Value>,
 ) -> ResponseTemplate {
     let query = |name: &str| {
         request
@@ -125,15 +154,16 @@ fn paginate(
     };
     // Bitbucket's default order is not stable across pages; an explicit `sort` is.
     let sorted = query("sort").is_some();
-    if quirks.unstable_order && !sorted && !items.is_empty() {
-        let shift = page_no % items.len();
-        items.rotate_left(shift);
-    }
-    let values: Vec<Value> = items.iter().skip(start).take(size).cloned().collect();
-    let mut body =
-        json!({"pagelen": size, "values": values, "size": items.len(), "page": page_no + 1});
-    let more = start + size < items.len();
-    if more || (quirks.next_on_last_page && start < items.len()) {
+    let shift = if quirks.unstable_order && !sorted && len > 0 {
+        page_no % len
+    } else {
+        0
+    };
+    let mut indices = (start..len.min(start + size)).map(|i| (i + shift) % len.max(1));
+    let values = page_items(&mut indices);
+    let mut body = json!({"pagelen": size, "values": values, "size": len, "page": page_no + 1});
+    let more = start + size < len;
+    if more || (quirks.next_on_last_page && start < len) {
         let cursor = state.opaque("cur");
         state.cursors.insert(cursor.clone(), start + size);
         // Like Bitbucket, keep the request's parameters (fields, sort, role, q) in `next`.
@@ -153,7 +183,95 @@ fn paginate(
         }
         body["next"] = json!(next.to_string());
     }
+    if let Some(fields) = query("fields") {
+        body = apply_fields(&body, &fields);
+    }
     ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// Bitbucket's partial responses: a list of dotted paths keeps only those (`values.uuid`
+/// applies to each value), `-path` drops one, `+path` adds to the defaults (all here).
+pub(crate) fn apply_fields(body: &Value, fields: &str) -> Value {
+    let entries: Vec<&str> = fields
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let keep: Vec<Vec<&str>> = entries
+        .iter()
+        .filter(|e| !e.starts_with(['-', '+']))
+        .map(|e| e.split('.').collect())
+        .collect();
+    let mut body = if keep.is_empty() {
+        body.clone()
+    } else {
+        select(body, &keep)
+    };
+    for drop in entries.iter().filter_map(|e| e.strip_prefix('-')) {
+        remove(&mut body, &drop.split('.').collect::<Vec<_>>());
+    }
+    body
+}
+
+fn select(value: &Value, paths: &[Vec<&str>]) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|i| select(i, paths)).collect()),
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (key, child) in map {
+                let rest: Vec<Vec<&str>> = paths
+                    .iter()
+                    .filter(|p| p.first().is_some_and(|k| *k == key || *k == "*"))
+                    .map(|p| p[1..].to_vec())
+                    .collect();
+                if rest.is_empty() {
+                    continue;
+                }
+                let kept = if rest.iter().any(Vec::is_empty) {
+                    child.clone()
+                } else {
+                    select(child, &rest)
+                };
+                out.insert(key.clone(), kept);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn remove(value: &mut Value, path: &[&str]) {
+    match (value, path) {
+        (Value::Array(items), _) => items.iter_mut().for_each(|i| remove(i, path)),
+        (Value::Object(map), [last]) => {
+            map.remove(*last);
+        }
+        (Value::Object(map), [first, rest @ ..]) => {
+            if let Some(child) = map.get_mut(*first) {
+                remove(child, rest);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The instant of a `q=` filter on `updated_on` (`updated_on>2026-01-01T00:00:00+00:00`, the
+/// date quoted or not) and whether it includes equality; `Err` for any other filter.
+fn updated_since(q: &str) -> Result<(chrono::DateTime<chrono::Utc>, bool), String> {
+    let q = q.trim();
+    let (rest, inclusive) = if let Some(rest) = q.strip_prefix("updated_on>=") {
+        (rest, true)
+    } else if let Some(rest) = q.strip_prefix("updated_on>") {
+        (rest, false)
+    } else {
+        return Err(format!(
+            "Invalid query: only updated_on>… is supported by the mock: {q}"
+        ));
+    };
+    let date = rest.trim().trim_matches('"');
+    chrono::DateTime::parse_from_rfc3339(date)
+        .map(|d| (d.with_timezone(&chrono::Utc), inclusive))
+        .map_err(|_| format!("Invalid date in query: {date}"))
 }
 
 fn repo_json(base: &str, workspace: &str, repo: &MockRepo) -> Value {
@@ -163,7 +281,7 @@ fn repo_json(base: &str, workspace: &str, repo: &MockRepo) -> Value {
         "name": repo.name.as_deref().unwrap_or(&repo.slug), "slug": repo.slug, "is_private": repo.private, "scm": "git",
         "mainbranch": {"type": "branch", "name": "main"},
         "created_on": "2024-05-06T07:08:09.654321+00:00",
-        "updated_on": "2026-01-02T03:04:05.123456+00:00",
+        "updated_on": repo.updated_on.to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
         "language": "rust", "description": "",
         "project": {"type": "project", "key": "PROJ", "name": "Project"},
         "links": {
@@ -255,23 +373,66 @@ impl ReposEndpoint {
                 if state.repos.broken.contains(&workspace) {
                     return envelope(500, "Something went wrong");
                 }
-                let Some((members, repos)) = state.repos.workspaces.get(&workspace) else {
+                let Some((members, _)) = state.repos.workspaces.get(&workspace) else {
                     return envelope(404, &format!("No workspace with identifier '{workspace}'."));
                 };
                 if !members.contains(&user) {
                     return envelope(404, &format!("No workspace with identifier '{workspace}'."));
                 }
-                let base = state.base.clone();
-                let items: Vec<Value> = repos
-                    .iter()
-                    .map(|r| repo_json(&base, &workspace, r))
+                let query = |name: &str| {
+                    request
+                        .url
+                        .query_pairs()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.into_owned())
+                };
+                let filter = match query("q").map(|q| updated_since(&q)).transpose() {
+                    Ok(filter) => filter,
+                    Err(message) => return envelope(400, &message),
+                };
+                // Taken out while the page is served (paginating needs the whole state), put
+                // back after: no copy of a large workspace per page.
+                let repos = state
+                    .repos
+                    .workspaces
+                    .get_mut(&workspace)
+                    .map(|(_, repos)| std::mem::take(repos))
+                    .unwrap_or_default();
+                let mut order: Vec<usize> = (0..repos.len())
+                    .filter(|&i| {
+                        filter.is_none_or(|(since, inclusive)| {
+                            repos[i].updated_on > since
+                                || (inclusive && repos[i].updated_on == since)
+                        })
+                    })
                     .collect();
-                paginate(
+                match query("sort").as_deref() {
+                    Some("-updated_on") => order.sort_by(|&a, &b| {
+                        (repos[b].updated_on, &repos[a].uuid)
+                            .cmp(&(repos[a].updated_on, &repos[b].uuid))
+                    }),
+                    Some("updated_on") => order.sort_by(|&a, &b| {
+                        (repos[a].updated_on, &repos[a].uuid)
+                            .cmp(&(repos[b].updated_on, &repos[b].uuid))
+                    }),
+                    _ => {}
+                }
+                let base = state.base.clone();
+                let response = paginate_with(
                     &mut state,
                     request,
                     &format!("/2.0/repositories/{workspace}"),
-                    items,
-                )
+                    order.len(),
+                    |range| {
+                        range
+                            .map(|i| repo_json(&base, &workspace, &repos[order[i]]))
+                            .collect()
+                    },
+                );
+                if let Some((_, slot)) = state.repos.workspaces.get_mut(&workspace) {
+                    *slot = repos;
+                }
+                response
             }
             (_, ["2.0", "repositories", workspace, slug, "hooks", rest @ ..]) => {
                 let user = match authenticate_bearer(&mut state, request, Scope::Webhook) {
@@ -333,6 +494,9 @@ fn hooks(
             let Ok(input) = serde_json::from_slice::<Value>(&request.body) else {
                 return envelope(400, "Malformed JSON");
             };
+            if let Some(refusal) = repeated_event(&input) {
+                return refusal;
+            }
             let uuid = state.uuid();
             let body = hook_body(
                 &uuid,
@@ -361,6 +525,9 @@ fn hooks(
             let Ok(input) = serde_json::from_slice::<Value>(&request.body) else {
                 return envelope(400, "Malformed JSON");
             };
+            if let Some(refusal) = repeated_event(&input) {
+                return refusal;
+            }
             let Some(hook) = state
                 .repos
                 .hooks
@@ -397,6 +564,22 @@ fn hooks(
         }
         _ => envelope(405, "Method not allowed"),
     }
+}
+
+/// Bitbucket refuses a subscription that names an event key twice with a 400
+/// (harness/harness-core #39903); the mock counts such requests.
+fn repeated_event(input: &Value) -> Option<ResponseTemplate> {
+    let events: Vec<&str> = input["events"]
+        .as_array()
+        .map(|e| e.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let unique: std::collections::BTreeSet<&str> = events.iter().copied().collect();
+    (unique.len() != events.len()).then(|| {
+        envelope(
+            400,
+            "Invalid webhook subscription: events must not contain duplicates",
+        )
+    })
 }
 
 fn hook_body(uuid: &str, input: &Value, secret_set: bool, repo_uuid: &str, tick: usize) -> Value {

@@ -206,6 +206,21 @@ impl RepoStore for Wrapper {
             .record_listings(source, account, listings, seen_at)
             .await
     }
+    async fn listing_states(
+        &self,
+        source: &ProviderName,
+        account: &AccountUuid,
+    ) -> Result<Vec<gemnasium_bitbucket::store::ListingState>, StoreError> {
+        self.inner.listing_states(source, account).await
+    }
+    async fn prove_hook(
+        &self,
+        source: &ProviderName,
+        uuid: &RepoUuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.prove_hook(source, uuid, at).await
+    }
     async fn repositories(
         &self,
         source: &ProviderName,
@@ -275,6 +290,63 @@ impl RepoStore for Wrapper {
     }
 }
 
+use gemnasium_bitbucket::store::EventStore;
+
+#[async_trait]
+impl EventStore for Wrapper {
+    async fn claim_delivery(
+        &self,
+        request: &gemnasium_bitbucket::model::RequestUuid,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<gemnasium_bitbucket::store::DeliveryClaim, StoreError> {
+        self.inner.claim_delivery(request, now, retention).await
+    }
+    async fn release_delivery(
+        &self,
+        request: &gemnasium_bitbucket::model::RequestUuid,
+    ) -> Result<(), StoreError> {
+        self.inner.release_delivery(request).await
+    }
+    async fn record_deprecation(
+        &self,
+        change: &str,
+        announcement: Option<&str>,
+        seen_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .record_deprecation(change, announcement, seen_at)
+            .await
+    }
+    async fn deprecations(
+        &self,
+    ) -> Result<Vec<gemnasium_bitbucket::store::DeprecationNotice>, StoreError> {
+        self.inner.deprecations().await
+    }
+    async fn doctor_reported_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.doctor_reported_at().await
+    }
+    async fn set_doctor_reported_at(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.set_doctor_reported_at(at).await
+    }
+}
+
+#[async_trait]
+impl gemnasium_bitbucket::store::BudgetStore for Wrapper {
+    async fn reserve_requests(
+        &self,
+        consumer: &str,
+        account: &str,
+        policy: &gemnasium_bitbucket::store::BudgetPolicy,
+        want: u64,
+        now: DateTime<Utc>,
+    ) -> Result<gemnasium_bitbucket::store::BudgetGrant, StoreError> {
+        self.inner
+            .reserve_requests(consumer, account, policy, want, now)
+            .await
+    }
+}
+
 #[async_trait]
 impl Store for Wrapper {
     fn backend(&self) -> &'static str {
@@ -285,6 +357,37 @@ impl Store for Wrapper {
     }
     async fn installation_id(&self) -> Result<String, StoreError> {
         self.inner.installation_id().await
+    }
+    async fn secrets_at_rest(
+        &self,
+    ) -> Result<gemnasium_bitbucket::store::SecretsAtRest, StoreError> {
+        self.inner.secrets_at_rest().await
+    }
+    async fn reseal_secrets(
+        &self,
+        key: Option<&gemnasium_bitbucket::store::SecretKey>,
+    ) -> Result<usize, StoreError> {
+        self.inner.reseal_secrets(key).await
+    }
+    async fn apply_config(
+        &self,
+        changes: &[gemnasium_bitbucket::store::ConfigChange],
+    ) -> Result<(), StoreError> {
+        self.inner.apply_config(changes).await
+    }
+    async fn export_contents(
+        &self,
+    ) -> Result<gemnasium_bitbucket::store::StoreContents, StoreError> {
+        self.inner.export_contents().await
+    }
+    async fn import_contents(
+        &self,
+        contents: &gemnasium_bitbucket::store::StoreContents,
+    ) -> Result<(), StoreError> {
+        self.inner.import_contents(contents).await
+    }
+    async fn inventory(&self) -> Result<gemnasium_bitbucket::store::Inventory, StoreError> {
+        self.inner.inventory().await
     }
 }
 

@@ -3,10 +3,14 @@
 //! loudly.
 
 mod api;
+mod bitbucket_2026;
 mod conformance;
 mod findings;
 mod fuzz_corpus;
 mod oauth;
+mod scale;
+mod secrets_at_rest;
 mod service;
+mod store_admin;
 mod sync;
 mod tls;

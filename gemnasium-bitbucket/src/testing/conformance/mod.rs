@@ -16,6 +16,7 @@
 //! `optional:` form, whose expression yields `Option<DynStore>`: `None` prints a skip notice.
 
 pub mod config;
+pub mod events;
 pub mod repos;
 
 use crate::store::DynStore;
@@ -60,6 +61,12 @@ macro_rules! store_conformance {
             lists_are_ordered,
             concurrent_creates_agree,
         );
+        $crate::store_conformance!(@events $open;
+            delivery_ids_are_claimed_once_within_retention,
+            concurrent_attempts_of_one_delivery_claim_it_once,
+            deprecations_are_remembered_with_the_doctor_report_time,
+            allowed_workspaces_round_trip,
+        );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn repository_checks() {
             let opened: Option<$crate::store::DynStore> = $open.await;
@@ -79,12 +86,40 @@ macro_rules! store_conformance {
             }
         )*
     };
+    (@events $open:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let opened: Option<$crate::store::DynStore> = $open.await;
+                if let Some(store) = opened {
+                    $crate::testing::conformance::events::$check(store).await;
+                }
+            }
+        )*
+    };
     ($open:expr) => {
         $crate::store_conformance!(optional: async {
             let store: $crate::store::DynStore = $open.await;
             Some(store)
         });
     };
+}
+
+/// `DATABASE_URL`, or `None` (the test skips) when it is unset outside CI.
+///
+/// # Panics
+/// Under CI (`CI` set) when `DATABASE_URL` is not: PostgreSQL tests may not skip there.
+#[must_use]
+pub fn postgres_url_for_tests() -> Option<String> {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "DATABASE_URL must be set under CI: PostgreSQL tests may not skip"
+        );
+        eprintln!("skipping a PostgreSQL test: DATABASE_URL is not set");
+        return None;
+    };
+    Some(url)
 }
 
 /// Opens a PostgreSQL store in a fresh schema of `DATABASE_URL`'s database, for conformance
@@ -95,14 +130,7 @@ macro_rules! store_conformance {
 /// Under CI without `DATABASE_URL`, or when the database cannot be reached.
 #[cfg(feature = "postgres")]
 pub async fn postgres_for_tests() -> Option<DynStore> {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "DATABASE_URL must be set under CI: PostgreSQL tests may not skip"
-        );
-        eprintln!("skipping a PostgreSQL test: DATABASE_URL is not set");
-        return None;
-    };
+    let url = postgres_url_for_tests()?;
     let schema = format!("t_{:016x}", rand::random::<u64>());
     Some(std::sync::Arc::new(
         crate::store::PostgresStore::connect_in_schema(&url, &schema)

@@ -6,7 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use crate::model::{
     AccountUuid, HookRecord, Provider, ProviderName, RepoUuid, Repository, SecretText, Source,
 };
-use crate::store::{HookLease, Store, StoreError, WorkspaceListing, WriteOutcome};
+use crate::store::{
+    BudgetPolicy, HookLease, ListingState, Store, StoreError, WorkspaceListing, WriteOutcome,
+};
 
 /// Every check, by name, so a backend's suite can run them all.
 pub const CHECKS: &[&str] = &[
@@ -18,6 +20,9 @@ pub const CHECKS: &[&str] = &[
     "deleting_the_source_forgets_its_repositories",
     "hook_leases_exclude_other_holders",
     "deliveries_find_their_hook",
+    "listing_states_follow_full_and_incremental_listings",
+    "proofs_of_hooks_keep_the_latest",
+    "the_consumer_budget_is_shared_capped_and_atomic",
 ];
 
 /// Runs the check called `name` on `store`.
@@ -31,6 +36,9 @@ pub async fn run(name: &str, store: &dyn Store) {
         "deleting_the_source_forgets_its_repositories" => delete_source_forgets(store).await,
         "hook_leases_exclude_other_holders" => hook_leases(store).await,
         "deliveries_find_their_hook" => deliveries_find_their_hook(store).await,
+        "listing_states_follow_full_and_incremental_listings" => listing_states(store).await,
+        "proofs_of_hooks_keep_the_latest" => proofs_keep_the_latest(store).await,
+        "the_consumer_budget_is_shared_capped_and_atomic" => consumer_budget(store).await,
         other => panic!("no repo conformance check named {other}"),
     }
 }
@@ -359,4 +367,168 @@ async fn deliveries_find_their_hook(store: &dyn Store) {
     );
     let other = hook_record(8);
     assert!(store.tracked_by_hook(&other.uuid).await.unwrap().is_none());
+}
+
+async fn listing_states(store: &dyn Store) {
+    with_source(store).await;
+    let t0 = now();
+    let first = vec![
+        repo("acme", "a", 1),
+        repo("acme", "b", 2),
+        repo("acme", "c", 3),
+    ];
+    let _ = record(store, 1, "acme", &first, t0).await.unwrap();
+    let states = store.listing_states(&bb(), &account(1)).await.unwrap();
+    assert_eq!(states, [ListingState::new("acme", t0, t0, 3)]);
+    assert!(store
+        .listing_states(&bb(), &account(2))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // An incremental listing: one changed, one new; the third is kept, not gone.
+    let t1 = t0 + Duration::seconds(60);
+    let mut changed = repo("acme", "b", 2);
+    changed.name = "Bee".to_owned();
+    let listing = WorkspaceListing::incremental("acme", vec![changed, repo("acme", "d", 4)], 4);
+    let changes = store
+        .record_listings(&bb(), &account(1), &[listing], t1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            changes.new,
+            changes.updated,
+            changes.unchanged,
+            changes.gone
+        ),
+        (1, 1, 2, 0),
+        "{changes:?}"
+    );
+    let states = store.listing_states(&bb(), &account(1)).await.unwrap();
+    assert_eq!(
+        states,
+        [ListingState::new("acme", t1, t0, 4)],
+        "full_at kept"
+    );
+    let rows = store.repositories(&bb(), Some(&account(1))).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(rows
+        .iter()
+        .all(|r| r.gone_since.is_none() && r.last_seen == t1));
+
+    // A full listing again: what it lacks is gone, and both times move.
+    let t2 = t1 + Duration::seconds(60);
+    let changes = record(store, 1, "acme", &first[..2], t2).await.unwrap();
+    assert_eq!(changes.gone, 2);
+    let states = store.listing_states(&bb(), &account(1)).await.unwrap();
+    assert_eq!(states, [ListingState::new("acme", t2, t2, 2)]);
+    store.delete_source(&bb()).await.unwrap();
+    let provider = Provider::bitbucket_cloud();
+    let source = Source::new(
+        provider.name.clone(),
+        "Bitbucket Cloud".parse().unwrap(),
+        provider.kind,
+        provider.api_url.clone(),
+    );
+    let _ = store.create_source(&source).await.unwrap();
+    assert!(store
+        .listing_states(&bb(), &account(1))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn proofs_keep_the_latest(store: &dyn Store) {
+    with_source(store).await;
+    let r = repo("acme", "a", 1);
+    let t0 = now();
+    assert!(matches!(
+        store.prove_hook(&bb(), &r.uuid, t0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let _ = store.track(&bb(), &r.uuid, &r.full_name).await.unwrap();
+    let proven = || async {
+        store
+            .tracked_repository(&bb(), &r.uuid)
+            .await
+            .unwrap()
+            .unwrap()
+            .proven_at
+    };
+    assert_eq!(proven().await, None);
+    store.prove_hook(&bb(), &r.uuid, t0).await.unwrap();
+    store
+        .prove_hook(&bb(), &r.uuid, t0 - Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        proven().await,
+        Some(t0),
+        "an older proof does not replace a newer one"
+    );
+    store
+        .record_hook(&bb(), &r.uuid, Some(&hook_record(1)), t0)
+        .await
+        .unwrap();
+    assert_eq!(proven().await, Some(t0), "a check keeps the proof");
+}
+
+async fn consumer_budget(store: &dyn Store) {
+    let policy = BudgetPolicy::new(10, std::time::Duration::from_secs(3600), 6);
+    let t0 = now();
+    let take = |account: &'static str, want: u64, at: DateTime<Utc>| {
+        let policy = policy.clone();
+        async move {
+            store
+                .reserve_requests("bb/key", account, &policy, want, at)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(take("a", 5, t0).await.granted, 5);
+    assert_eq!(take("a", 5, t0).await.granted, 1, "a's cap is 6");
+    let refused = take("a", 5, t0).await;
+    assert_eq!(refused.granted, 0);
+    assert!(refused
+        .resume_at
+        .is_some_and(|t| t > t0 + Duration::minutes(59)));
+    assert_eq!(
+        take("b", 5, t0).await.granted,
+        4,
+        "the consumer's limit is 10"
+    );
+    assert_eq!(take("c", 5, t0).await.granted, 0);
+    assert_eq!(
+        store
+            .reserve_requests("other/key", "a", &policy, 5, t0)
+            .await
+            .unwrap()
+            .granted,
+        5,
+        "another consumer has its own budget"
+    );
+    // An hour later everything was freed.
+    assert_eq!(take("c", 5, t0 + Duration::minutes(62)).await.granted, 5);
+
+    // Concurrent reservations never grant more than the limit.
+    let policy = BudgetPolicy::new(40, std::time::Duration::from_secs(3600), 40);
+    let grants = futures::future::join_all((0..16).map(|i| {
+        let policy = policy.clone();
+        async move {
+            store
+                .reserve_requests(
+                    "race/key",
+                    if i % 2 == 0 { "x" } else { "y" },
+                    &policy,
+                    5,
+                    t0,
+                )
+                .await
+                .unwrap()
+                .granted
+        }
+    }))
+    .await;
+    assert_eq!(grants.iter().sum::<u64>(), 40, "{grants:?}");
 }
