@@ -232,5 +232,68 @@ macro_rules! impl_sql_admin {
     };
 }
 
+/// [`Store`](crate::store::Store) for a database backend: all of it is the same SQL but the
+/// backend's name, its location and its warnings.
+macro_rules! impl_store_for_sql {
+    (
+        $store:ty,
+        $backend:literal,
+        location($this:ident) = $location:expr,
+        warnings($that:ident) = $warnings:expr
+    ) => {
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            fn location(&self) -> String {
+                let $this = self;
+                $location
+            }
+
+            fn warnings(&self) -> Vec<String> {
+                let $that = self;
+                $warnings
+            }
+
+            async fn installation_id(&self) -> Result<String, StoreError> {
+                installation_id_of(&self.pool).await
+            }
+
+            async fn secrets_at_rest(&self) -> Result<SecretsAtRest, StoreError> {
+                self.sql_secrets_at_rest().await
+            }
+
+            async fn reseal_secrets(&self, key: Option<&SecretKey>) -> Result<usize, StoreError> {
+                self.sql_reseal_secrets(key).await
+            }
+
+            async fn apply_config(
+                &self,
+                changes: &[crate::store::ConfigChange],
+            ) -> Result<(), StoreError> {
+                self.sql_apply_config(changes).await
+            }
+
+            async fn export_contents(&self) -> Result<crate::store::StoreContents, StoreError> {
+                self.sql_export_contents().await
+            }
+
+            async fn import_contents(
+                &self,
+                contents: &crate::store::StoreContents,
+            ) -> Result<(), StoreError> {
+                self.sql_import_contents(contents).await
+            }
+
+            async fn inventory(&self) -> Result<crate::store::Inventory, StoreError> {
+                self.sql_inventory().await
+            }
+        }
+    };
+}
+
 pub(crate) use impl_sql_admin;
+pub(crate) use impl_store_for_sql;
 pub(crate) use secret_columns;

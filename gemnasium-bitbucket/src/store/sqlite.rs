@@ -456,54 +456,12 @@ mod sql_impl {
     crate::store::sql_admin::impl_sql_admin!(super::SqliteStore, Sqlite);
     crate::store::sql_contents::impl_sql_contents!(super::SqliteStore, Sqlite, super::MIGRATOR, "");
 
-    #[async_trait::async_trait]
-    impl Store for super::SqliteStore {
-        fn backend(&self) -> &'static str {
-            "sqlite"
-        }
-
-        fn location(&self) -> String {
-            format!("sqlite://{}", self.path.display())
-        }
-
-        async fn installation_id(&self) -> Result<String, StoreError> {
-            installation_id_of(&self.pool).await
-        }
-
-        fn warnings(&self) -> Vec<String> {
-            self.permission_warning().into_iter().collect()
-        }
-
-        async fn secrets_at_rest(&self) -> Result<SecretsAtRest, StoreError> {
-            self.sql_secrets_at_rest().await
-        }
-
-        async fn reseal_secrets(&self, key: Option<&SecretKey>) -> Result<usize, StoreError> {
-            self.sql_reseal_secrets(key).await
-        }
-
-        async fn apply_config(
-            &self,
-            changes: &[crate::store::ConfigChange],
-        ) -> Result<(), StoreError> {
-            self.sql_apply_config(changes).await
-        }
-
-        async fn export_contents(&self) -> Result<crate::store::StoreContents, StoreError> {
-            self.sql_export_contents().await
-        }
-
-        async fn import_contents(
-            &self,
-            contents: &crate::store::StoreContents,
-        ) -> Result<(), StoreError> {
-            self.sql_import_contents(contents).await
-        }
-
-        async fn inventory(&self) -> Result<crate::store::Inventory, StoreError> {
-            self.sql_inventory().await
-        }
-    }
+    crate::store::sql_admin::impl_store_for_sql!(
+        super::SqliteStore,
+        "sqlite",
+        location(store) = format!("sqlite://{}", store.path.display()),
+        warnings(store) = store.permission_warning().into_iter().collect()
+    );
 }
 
 #[cfg(test)]
