@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use gemnasium_bitbucket::model::{
-    AccountUuid, ClientKey, DisplayName, HookEvents, ProviderKind, ProviderName, Purpose, ScopeSet,
-    ServiceUrl, WorkspaceSlug,
+    AccountUuid, ClientKey, CredentialName, DisplayName, HookEvents, ProviderKind, ProviderName,
+    Purpose, ScopeSet, ServiceUrl, WorkspaceSlug,
 };
 
 use crate::args;
@@ -313,6 +313,73 @@ pub enum AuthCommand {
     Tokens {
         #[command(subcommand)]
         command: TokensCommand,
+    },
+    /// Non-OAuth sync credentials: workspace/project/repository access tokens and API tokens,
+    /// each checked against Bitbucket before it is stored (encrypted when the store has a key).
+    #[command(
+        after_help = "Examples:\n  auth credentials add bitbucket.org acme-bot --access-token-env ACME_TOKEN --workspace acme --expires-at 2027-06-30\n  auth credentials add bitbucket.org jane-api --api-token-env BB_API_TOKEN --email jane@example.com\n  auth credentials list\n  repo-syncer sync bitbucket.org --credential acme-bot"
+    )]
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Check a token against Bitbucket and store it: an access token (Bearer, probed with
+    /// GET /2.0/workspaces/{slug}) or an API token (HTTP Basic with the account's email, probed
+    /// with GET /2.0/user). Nothing is stored if Bitbucket refuses it.
+    #[command(
+        after_help = "Examples:\n  ACME_TOKEN=… auth credentials add bitbucket.org acme-bot --access-token-env ACME_TOKEN --workspace acme --expires-at 2027-06-30\n  BB_API_TOKEN=… auth credentials add bitbucket.org jane-api --api-token-env BB_API_TOKEN --email jane@example.com\n\nAccess tokens need the permissions Repositories: Read and Webhooks: Read and write. API tokens\nmust be created \"with scopes\": read:user:bitbucket, read:workspace:bitbucket,\nread:repository:bitbucket, read:webhook:bitbucket, write:webhook:bitbucket and\ndelete:webhook:bitbucket. Bitbucket does not report expiry: give it with --expires-at so that\n`doctor` warns 14 days ahead. Writing webhooks cannot be checked without changing a\nrepository; the first sync with hooks reports a missing scope by name.",
+        group(clap::ArgGroup::new("token").required(true).args(["access_token_env", "access_token_stdin", "api_token_env", "api_token_stdin"]))
+    )]
+    Add {
+        /// The provider (and source) the credential syncs, such as bitbucket.org.
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
+        /// A name for it, such as acme-bot (a-z, 0-9, `-`, `_`, `.`).
+        #[arg(value_parser = args::credential_name)]
+        name: CredentialName,
+        /// Read a workspace, project or repository access token from environment variable VAR.
+        #[arg(long, value_name = "VAR", requires = "workspace")]
+        access_token_env: Option<String>,
+        /// Read an access token from standard input (one line).
+        #[arg(long, requires = "workspace")]
+        access_token_stdin: bool,
+        /// Read an API token from environment variable VAR (with --email).
+        #[arg(long, value_name = "VAR", requires = "email")]
+        api_token_env: Option<String>,
+        /// Read an API token from standard input (one line; with --email).
+        #[arg(long, requires = "email")]
+        api_token_stdin: bool,
+        /// The workspace the access token belongs to; for an API token, the one workspace it
+        /// is limited to (optional).
+        #[arg(long, value_name = "SLUG", value_parser = args::workspace_slug)]
+        workspace: Option<WorkspaceSlug>,
+        /// The Atlassian account's email address (API tokens).
+        #[arg(long, value_name = "ADDRESS", value_parser = args::email, conflicts_with_all = ["access_token_env", "access_token_stdin"])]
+        email: Option<String>,
+        /// When the token expires (YYYY-MM-DD or RFC 3339), as Bitbucket showed it on creation.
+        #[arg(long, value_name = "DATE", value_parser = args::expiry)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// List stored credentials: kind, what they act as, scopes, expiry (never the token).
+    #[command(after_help = "Example:\n  auth credentials list bitbucket.org --json")]
+    List {
+        /// Only this provider's credentials.
+        #[arg(value_parser = args::provider_name)]
+        provider: Option<ProviderName>,
+    },
+    /// Delete a stored credential (revoke the token on Bitbucket too).
+    #[command(after_help = "Example:\n  auth credentials delete bitbucket.org acme-bot")]
+    Delete {
+        /// The provider.
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
+        /// The credential's name, as `auth credentials list` shows it.
+        #[arg(value_parser = args::credential_name)]
+        name: CredentialName,
     },
 }
 
@@ -627,8 +694,11 @@ pub struct WhoArgs {
     #[arg(long, value_name = "UUID", conflicts_with = "as_consumer", value_parser = args::account)]
     pub account: Option<AccountUuid>,
     /// The sync consumer itself (client-credentials grant; private consumers only).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "credential")]
     pub as_consumer: bool,
+    /// A stored access token or API token (see `auth credentials list`).
+    #[arg(long, value_name = "NAME", conflicts_with = "account", value_parser = args::credential_name)]
+    pub credential: Option<CredentialName>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -156,7 +156,7 @@ fn service_hint(e: &Error) -> Option<String> {
             "pass --homepage URL, or record it once: `auth provider update {p} --homepage URL` (`configure` records it too)"
         ),
         Error::NoAccount(p) => format!(
-            "an account owner runs `auth login {p} sync`, or use --as-consumer with a private consumer"
+            "an account owner runs `auth login {p} sync`, use --as-consumer with a private consumer, or --credential NAME with a stored access or API token (`auth credentials list`)"
         ),
         Error::AmbiguousAccount { .. } => "choose one with --account UUID (see `auth tokens list`)".into(),
         Error::UnknownAccount { .. } => "list the accounts that can sync with `auth tokens list`".into(),
@@ -171,6 +171,14 @@ fn service_hint(e: &Error) -> Option<String> {
         Error::NotTracked { source_name, .. } => {
             format!("see `repo-syncer repos list {source_name}`")
         }
+        Error::NoCredential { provider, .. } => {
+            format!("list stored credentials with `auth credentials list {provider}`")
+        }
+        Error::CredentialExists { provider, name } => format!(
+            "choose another name, or replace it: `auth credentials delete {provider} {name}`, then add it again"
+        ),
+        Error::CredentialExpired { .. } => "create a new token on Bitbucket, then `auth credentials add` it (and delete the old one)".into(),
+        Error::CredentialRefused { .. } => "fix the token or its options as said above, then run the same command again".into(),
         Error::WorkspaceNotAllowed { .. } => {
             "sign in with an account that belongs to one of those workspaces, or ask an administrator to add the account to one (`auth provider show PROVIDER` lists them)".into()
         }

@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
-use gemnasium_bitbucket::model::ClientSecret;
+use gemnasium_bitbucket::model::{ClientSecret, SecretText};
 
 use crate::error::usage;
 
@@ -38,9 +38,9 @@ impl SecretFlags {
                     "the secret was given twice: on the command line and with --secret-stdin/--secret-env; keep one",
                 ))
             }
-            (Some("-"), false) => read_stdin()?,
+            (Some("-"), false) => read_stdin("Consumer secret")?,
             (Some(literal), false) => literal.to_owned(),
-            (None, true) if self.secret_stdin => read_stdin()?,
+            (None, true) if self.secret_stdin => read_stdin("Consumer secret")?,
             (None, true) => {
                 let var = self.secret_env.as_deref().unwrap_or_default();
                 std::env::var(var).map_err(|_| {
@@ -60,11 +60,27 @@ impl SecretFlags {
     }
 }
 
-fn read_stdin() -> anyhow::Result<String> {
+/// A token (`what`, such as "access token") from environment variable `env`, or from standard
+/// input when `stdin`: never from the command line, where other users of the machine could
+/// read it in the process list.
+pub fn read_token(env: Option<&str>, stdin: bool, what: &str) -> anyhow::Result<SecretText> {
+    let text = match env {
+        Some(var) => std::env::var(var).map_err(|_| {
+            usage(format!(
+                "environment variable {var} is not set (or not UTF-8); export the {what} in it"
+            ))
+        })?,
+        None if stdin => read_stdin(what)?,
+        None => return Err(usage(format!("no {what} given"))),
+    };
+    SecretText::new(text).with_context(|| format!("the {what} was refused"))
+}
+
+fn read_stdin(prompt: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return dialoguer::Password::new()
-            .with_prompt("Consumer secret")
+            .with_prompt(prompt)
             .interact()
             .context("could not read the secret from the terminal");
     }

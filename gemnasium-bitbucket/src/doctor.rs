@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::model::{
-    CallbackUrl, Provider, ProviderKind, ProviderName, Purpose, ScopeNote, ScopeSet, ServiceUrl,
-    TokenKey, TokenState,
+    CallbackUrl, CredentialName, Expiry, Provider, ProviderKind, ProviderName, Purpose, ScopeNote,
+    ScopeSet, ServiceUrl, StoredCredential, TokenKey, TokenState,
 };
 use crate::oauth::{Check, Verification};
 use crate::store::{DeprecationNotice, Store, StoreError, StoredToken};
@@ -86,6 +86,13 @@ pub enum Subject {
         /// The account as shown to people.
         account: String,
     },
+    /// A stored access token or API token.
+    Credential {
+        /// Its provider.
+        provider: ProviderName,
+        /// Its name.
+        name: CredentialName,
+    },
 }
 
 impl fmt::Display for Subject {
@@ -93,6 +100,7 @@ impl fmt::Display for Subject {
         match self {
             Subject::Store { location } => write!(f, "store {location}"),
             Subject::Providers => f.write_str("providers"),
+            Subject::Credential { provider, name } => write!(f, "credential {provider}/{name}"),
             Subject::Provider { provider } => write!(f, "provider {provider}"),
             Subject::Client { provider, purpose } => write!(f, "client {provider}/{purpose}"),
             Subject::Consumer { provider, purpose } => write!(f, "consumer {provider}/{purpose}"),
@@ -236,6 +244,15 @@ pub enum Problem {
         /// The announcement URL, when given.
         announcement: Option<String>,
     },
+    /// A stored access or API token has expired, or expires within the warning period.
+    CredentialExpiry {
+        /// Its provider.
+        provider: ProviderName,
+        /// Its name.
+        name: CredentialName,
+        /// When, if known.
+        expires_at: Option<DateTime<Utc>>,
+    },
     /// A refresh token is idle long enough to risk Bitbucket's ~3-month expiry.
     TokenIdle {
         /// Whose.
@@ -278,6 +295,8 @@ impl Problem {
             Problem::Unreachable => "check the network, or the provider's token URL".into(),
             Problem::NotVerified => "run the check online to verify the consumer on Bitbucket".into(),
             Problem::TokenNeedsReauth { .. } | Problem::TokenExpired { .. } => "the account owner signs in again".into(),
+            Problem::CredentialExpiry { provider, name, expires_at: None } => format!("record when it expires: delete it and add it again with --expires-at (`auth credentials delete {provider} {name}`), so that its end is seen coming"),
+            Problem::CredentialExpiry { provider, name, .. } => format!("create a new token on Bitbucket, store it under a new name (`auth credentials add {provider} …`), sync with it, then delete `{name}` and revoke the old token"),
             Problem::TokenIdle { .. } => "refresh idle tokens daily (a refresh keeps them alive)".into(),
             Problem::SignInUnrestricted { .. } => "unless anyone with a Bitbucket account may sign in, limit sign-in to your workspaces".into(),
             Problem::Deprecated { announcement, .. } => match announcement {
@@ -731,6 +750,63 @@ pub fn check_tokens(tokens: &[StoredToken], now: DateTime<Utc>) -> Vec<Finding> 
                     Problem::TokenIdle { key, days },
                 ),
                 _ => Finding::pass(subject, format!("{} (scopes {})", t.state, t.tokens.scopes)),
+            }
+        })
+        .collect()
+}
+
+/// Findings about stored access and API tokens at `now`: expired (fail), expiring within
+/// [`EXPIRY_WARNING`](crate::store::EXPIRY_WARNING) (warn), or of unknown expiry (warn: Bitbucket
+/// does not report it, and both kinds do expire).
+#[must_use]
+pub fn check_credentials(credentials: &[StoredCredential], now: DateTime<Utc>) -> Vec<Finding> {
+    credentials
+        .iter()
+        .map(|c| {
+            let subject = Subject::Credential {
+                provider: c.provider.clone(),
+                name: c.name.clone(),
+            };
+            let problem = Problem::CredentialExpiry {
+                provider: c.provider.clone(),
+                name: c.name.clone(),
+                expires_at: c.expires_at,
+            };
+            let kind = c.kind.as_str().replace('_', " ");
+            match (
+                Expiry::of(c.expires_at, now, crate::store::EXPIRY_WARNING),
+                c.expires_at,
+            ) {
+                (Expiry::Expired, Some(at)) => Finding::fail(
+                    subject,
+                    format!("{kind} expired on {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    problem,
+                ),
+                (Expiry::Soon, Some(at)) => Finding::warn(
+                    subject,
+                    format!(
+                        "{kind} expires in {} day(s), on {}",
+                        (at - now).num_days(),
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    problem,
+                ),
+                (Expiry::Unknown, _) => Finding::warn(
+                    subject,
+                    format!("{kind} of {}: its expiry was not recorded", c.identity),
+                    problem,
+                ),
+                _ => Finding::pass(
+                    subject,
+                    format!(
+                        "{kind} of {} (scopes {}), expires {}",
+                        c.identity,
+                        c.scopes,
+                        c.expires_at
+                            .map(|at| at.format("%Y-%m-%d").to_string())
+                            .unwrap_or_default()
+                    ),
+                ),
             }
         })
         .collect()

@@ -6,6 +6,7 @@ mod bitbucket_2026;
 mod browser;
 mod cli_snapshots;
 mod config_file;
+mod credentials_cli;
 mod hardening;
 mod mock_server;
 mod oauth_cli;

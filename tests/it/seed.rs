@@ -175,7 +175,7 @@ fn updates_and_deletes_change_exactly_what_they_say() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["removed"],
-        json!({"clients": 2, "sources": 1, "tokens": 0})
+        json!({"clients": 2, "sources": 1, "tokens": 0, "credentials": 0})
     );
     let rows = s.rows();
     assert!(rows.providers.is_empty() && rows.clients.is_empty() && rows.sources.is_empty());

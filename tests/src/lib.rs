@@ -25,24 +25,79 @@ pub struct Rows {
 #[must_use]
 pub fn rows(location: &str) -> Rows {
     let location = location.to_owned();
-    // On its own thread, so that it works from synchronous and async tests alike.
+    on_own_runtime(async move {
+        let store = store::open(&location).await.expect("the store opens");
+        Rows {
+            providers: store.providers().await.expect("providers"),
+            clients: store.clients(None).await.expect("clients"),
+            sources: store.sources().await.expect("sources"),
+            tokens: store.tokens(None).await.expect("tokens"),
+        }
+    })
+}
+
+/// Runs `work` to completion on a runtime of its own thread, so that helpers work from
+/// synchronous and async tests alike.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime");
-        runtime.block_on(async {
-            let store = store::open(&location).await.expect("the store opens");
-            Rows {
-                providers: store.providers().await.expect("providers"),
-                clients: store.clients(None).await.expect("clients"),
-                sources: store.sources().await.expect("sources"),
-                tokens: store.tokens(None).await.expect("tokens"),
-            }
-        })
+            .expect("a runtime")
+            .block_on(work)
     })
     .join()
-    .expect("reading the rows")
+    .expect("the helper's thread")
+}
+
+/// Every row of every table of the SQLite store at `path`, as sorted text, read directly with
+/// SQLite (no key needed, no migration run): for "nothing was written" assertions that must
+/// hold even for an encrypted store opened without its key. Comparing file bytes instead is
+/// flaky, because SQLite legitimately rewrites its `-shm` index, and checkpoints its `-wal`,
+/// when a mere reader opens the file.
+///
+/// # Panics
+/// When the file cannot be read as an SQLite database: the tests want to know.
+#[must_use]
+pub fn table_dump(path: &std::path::Path) -> Vec<String> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    on_own_runtime(async move {
+        let mut conn = options.connect().await.expect("the store opens");
+        let tables: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&mut conn)
+                .await
+                .expect("the table list");
+        let mut dump = Vec::new();
+        for (table,) in tables {
+            let columns: Vec<(String,)> =
+                sqlx::query_as(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("the column list");
+            let row = columns
+                .iter()
+                .map(|(c,)| format!("quote(\"{c}\")"))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let rows: Vec<(String,)> = sqlx::query_as(&format!("SELECT {row} FROM \"{table}\""))
+                .fetch_all(&mut conn)
+                .await
+                .expect("the rows");
+            let mut rows: Vec<String> = rows
+                .into_iter()
+                .map(|(r,)| format!("{table}: {r}"))
+                .collect();
+            rows.sort();
+            dump.extend(rows);
+        }
+        conn.close().await.expect("closing");
+        dump
+    })
 }
 
 /// The README's Rust examples, compiled (and run, unless `no_run`) as doctests of this package

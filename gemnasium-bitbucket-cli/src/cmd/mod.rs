@@ -4,6 +4,7 @@
 mod clients;
 mod completions;
 mod configure;
+mod credentials;
 mod declarative;
 mod doctor;
 mod links;
@@ -128,6 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 pkce,
             } => login::login(&ctx, &provider, purpose, homepage, pkce).await,
             AuthCommand::Tokens { command } => tokens::run(&ctx, command).await,
+            AuthCommand::Credentials { command } => credentials::run(&ctx, command).await,
         }
         .map(|()| done),
         Command::RepoSyncer(args) => sync::run(&ctx, args.command).await.map(|()| done),

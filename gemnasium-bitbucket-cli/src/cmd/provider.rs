@@ -148,10 +148,11 @@ pub async fn run(ctx: &Ctx, command: ProviderCommand) -> anyhow::Result<()> {
             outln!("provider {name}: deleted")?;
             if removed != Default::default() {
                 outln!(
-                    "  with {} client(s), {} source(s) and {} stored token(s)",
+                    "  with {} client(s), {} source(s), {} stored token(s) and {} stored credential(s)",
                     removed.clients,
                     removed.sources,
-                    removed.tokens
+                    removed.tokens,
+                    removed.credentials
                 )?;
             }
             Ok(())

@@ -66,13 +66,14 @@ pub async fn migrate(
     }
     let rows = report.rows;
     outln!(
-        "copied {} into {}, verified: {} provider(s), {} client(s), {} source(s), {} token(s), {} repositories ({} gone), {} tracked ({} with a webhook), {} listing state(s), {} deprecation notice(s)",
+        "copied {} into {}, verified: {} provider(s), {} client(s), {} source(s), {} token(s), {} credential(s), {} repositories ({} gone), {} tracked ({} with a webhook), {} listing state(s), {} deprecation notice(s)",
         report.from,
         report.to,
         rows.providers,
         rows.clients,
         rows.sources,
         rows.tokens,
+        rows.credentials,
         rows.repositories,
         rows.gone_repositories,
         rows.tracked,
@@ -123,6 +124,7 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         ("clients", rows.clients.to_string()),
         ("sources", rows.sources.to_string()),
         ("tokens", rows.tokens.to_string()),
+        ("credentials", rows.credentials.to_string()),
         (
             "repositories",
             format!("{} ({} gone)", rows.repositories, rows.gone_repositories),

@@ -22,6 +22,8 @@ use crate::output::{print_json, print_outcome, print_table, warn};
 pub fn credential(who: &WhoArgs) -> Option<Credential> {
     if who.as_consumer {
         Some(Credential::Consumer)
+    } else if let Some(name) = &who.credential {
+        Some(Credential::Stored(name.clone()))
     } else {
         who.account.clone().map(Credential::Account)
     }
@@ -372,9 +374,12 @@ async fn list(
         for (slug, error) in report.crawl.failures() {
             warn(format!("workspace {slug}: {error} (previous list kept)"));
         }
-        Some(credential.listing_account())
+        Some(bitbucket.listing_account(source, &credential).await?)
     } else {
-        credential(who).map(|c| c.listing_account())
+        match credential(who) {
+            Some(c) => Some(bitbucket.listing_account(source, &c).await?),
+            None => None,
+        }
     };
     let repos = store.repositories(source, account.as_ref()).await?;
     let tracked = store.tracked(source).await?;

@@ -1,8 +1,9 @@
 //! `auth tokens …`.
 
-use gemnasium_bitbucket::model::TokenKey;
+use gemnasium_bitbucket::model::{StoredCredential, TokenKey};
 use serde_json::json;
 
+use super::credentials::{credential_json, expiry_cell};
 use super::{Access, Ctx};
 use crate::cli::TokensCommand;
 use crate::error::hinted;
@@ -19,21 +20,34 @@ fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 pub async fn run(ctx: &Ctx, command: TokensCommand) -> anyhow::Result<()> {
     match command {
         TokensCommand::List { provider } => {
-            let tokens = ctx
-                .open_store(Access::Read)
-                .await?
-                .tokens(provider.as_ref())
-                .await?;
+            let store = ctx.open_store(Access::Read).await?;
+            let tokens = store.tokens(provider.as_ref()).await?;
+            let credentials = store.credentials(provider.as_ref()).await?;
+            let now = chrono::Utc::now();
+            let state = |c: &StoredCredential| {
+                if c.expired_at(now) {
+                    "expired"
+                } else {
+                    "active"
+                }
+            };
             if ctx.json {
                 let rows: Vec<_> = tokens
                     .iter()
                     .map(|t| json!({
-                        "provider": t.key.provider, "purpose": t.key.purpose, "account": t.key.account,
+                        "provider": t.key.provider, "kind": "oauth", "purpose": t.key.purpose, "account": t.key.account,
                         "nickname": t.account.nickname, "scopes": t.tokens.scopes.to_string(),
                         "expires_at": t.tokens.expires_at, "grant_expires_at": t.expires_at(),
                         "refreshed_at": t.refreshed_at,
                         "created_at": t.created_at, "state": t.state, "last_error": t.last_error,
                         "has_refresh_token": t.tokens.refresh_token.is_some(),
+                    }))
+                    .chain(credentials.iter().map(|c| {
+                        let mut row = credential_json(c);
+                        row["purpose"] = json!("sync");
+                        row["grant_expires_at"] = json!(c.expires_at);
+                        row["state"] = json!(state(c));
+                        row
                     }))
                     .collect();
                 return print_json(&rows);
@@ -43,6 +57,8 @@ pub async fn run(ctx: &Ctx, command: TokensCommand) -> anyhow::Result<()> {
                 .map(|t| {
                     vec![
                         t.key.provider.to_string(),
+                        "oauth".to_owned(),
+                        "-".to_owned(),
                         t.key.purpose.to_string(),
                         t.key.account.to_string(),
                         t.account.nickname.clone().unwrap_or_default(),
@@ -53,10 +69,27 @@ pub async fn run(ctx: &Ctx, command: TokensCommand) -> anyhow::Result<()> {
                         t.state.to_string(),
                     ]
                 })
+                .chain(credentials.iter().map(|c| {
+                    vec![
+                        c.provider.to_string(),
+                        c.kind.as_str().to_owned(),
+                        c.name.to_string(),
+                        "sync".to_owned(),
+                        c.account.to_string(),
+                        c.identity.clone(),
+                        c.scopes.to_string(),
+                        expiry_cell(c.expires_at),
+                        expiry_cell(c.expires_at),
+                        "-".to_owned(),
+                        state(c).to_owned(),
+                    ]
+                }))
                 .collect();
             Ok(print_table(
                 &[
                     "PROVIDER",
+                    "KIND",
+                    "NAME",
                     "PURPOSE",
                     "ACCOUNT",
                     "NICKNAME",
@@ -67,7 +100,7 @@ pub async fn run(ctx: &Ctx, command: TokensCommand) -> anyhow::Result<()> {
                     "STATE",
                 ],
                 &rows,
-                "no stored tokens; an account owner runs `auth login PROVIDER PURPOSE`",
+                "no stored tokens; an account owner runs `auth login PROVIDER PURPOSE`, or store an access or API token with `auth credentials add`",
             )?)
         }
         TokensCommand::Delete {

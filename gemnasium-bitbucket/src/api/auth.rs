@@ -164,6 +164,26 @@ impl Auth for StaticToken {
     }
 }
 
+/// A fixed authorization of any kind: an access token (`Bearer`) or an API token (`Basic`).
+/// Neither kind can be renewed, so a 401 stands: someone must store a new credential.
+#[derive(Debug, Clone)]
+pub struct StaticAuthorization(pub Authorization);
+
+#[async_trait]
+impl Auth for StaticAuthorization {
+    async fn authorization(&self) -> Result<Authorization, AuthError> {
+        Ok(self.0.clone())
+    }
+
+    async fn renew(
+        &self,
+        _rejected: &Authorization,
+        _rejection: Rejection,
+    ) -> Result<Option<Authorization>, AuthError> {
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,9 @@ pub mod repositories;
 pub mod user;
 pub mod workspaces;
 
-pub use self::auth::{Auth, AuthError, AuthErrorKind, Authorization, Rejection, StaticToken};
+pub use self::auth::{
+    Auth, AuthError, AuthErrorKind, Authorization, Rejection, StaticAuthorization, StaticToken,
+};
 pub use self::budget::{BudgetLedger, BudgetSpent, RequestBudget};
 pub use self::client::{ApiClient, ApiConfig, Metrics, RetryPolicy};
 pub use self::error::ApiError;

@@ -115,6 +115,22 @@ pub enum ModelError {
         /// Which rule failed and how to comply.
         reason: String,
     },
+    /// A stored credential's name that cannot be used.
+    #[error("invalid credential name `{value}`: {reason}")]
+    InvalidCredentialName {
+        /// The rejected input.
+        value: String,
+        /// Which rule failed and how to comply.
+        reason: String,
+    },
+    /// A word that is not an API-token scope.
+    #[error("invalid API-token scope `{value}`: {reason}")]
+    InvalidApiScope {
+        /// The rejected input.
+        value: String,
+        /// Which rule failed and how to comply.
+        reason: String,
+    },
     /// A token state name that is not known.
     #[error("unknown token state `{value}`; known states: active, needs_reauth")]
     UnknownTokenState {

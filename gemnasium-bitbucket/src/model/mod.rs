@@ -4,6 +4,7 @@
 //! so a value that exists is a value that is valid. Errors say which rule failed and how to fix it.
 
 mod client;
+mod credential;
 mod error;
 mod hook;
 mod name;
@@ -19,6 +20,10 @@ mod uuid;
 mod workspace;
 
 pub use self::client::{Client, ClientKey, Purpose, ScopeNote, ScopeReview};
+pub use self::credential::{
+    ApiScope, ApiScopeSet, CredentialKind, CredentialName, CredentialScopes, Expiry,
+    StoredCredential,
+};
 pub use self::error::ModelError;
 pub use self::hook::{HookEvents, EVENT_KEYS};
 pub use self::name::{DisplayName, ProviderName};

@@ -2,8 +2,8 @@
 
 use super::{Bitbucket, Error};
 use crate::doctor::{
-    check_configuration, check_deprecations, check_tokens, consumer_finding, Finding, Problem,
-    Subject,
+    check_configuration, check_credentials, check_deprecations, check_tokens, consumer_finding,
+    Finding, Problem, Subject,
 };
 use crate::model::TokenState;
 use crate::store::DynStore;
@@ -70,7 +70,7 @@ impl DoctorOptions {
 impl Bitbucket {
     /// Checks the whole set-up: store, providers (and the callback URL to register), clients'
     /// scopes, sources, every consumer on Bitbucket (unless offline: only a clear acceptance
-    /// passes), stored tokens, and the deprecations Bitbucket announced (410 with a
+    /// passes), stored tokens and credentials (expiry), and the deprecations Bitbucket announced (410 with a
     /// `CHANGE-NNNN`) since the last run. Writes only the time of this run (so that the next
     /// one reports only newer deprecations), and tokens with `options.refresh`.
     ///
@@ -110,6 +110,8 @@ impl Bitbucket {
         }
         let tokens = store.tokens(None).await?;
         findings.extend(check_tokens(&tokens, chrono::Utc::now()));
+        let credentials = store.credentials(None).await?;
+        findings.extend(check_credentials(&credentials, chrono::Utc::now()));
         // Deprecations seen since the last report; then this report is the last one. A store
         // opened read-only cannot remember it: the next run reports them again, which is safe.
         let reported_at = chrono::Utc::now();

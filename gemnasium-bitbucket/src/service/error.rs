@@ -99,6 +99,38 @@ pub enum Error {
         /// The workspaces one of which the account must belong to.
         required: crate::model::WorkspaceSet,
     },
+    /// No stored credential of that name.
+    #[error("no credential `{name}` is stored for {provider}")]
+    NoCredential {
+        /// The provider.
+        provider: ProviderName,
+        /// The name asked for.
+        name: crate::model::CredentialName,
+    },
+    /// A credential of that name is already stored.
+    #[error("credential `{name}` already exists for {provider}; delete it first to replace it (nothing was changed)")]
+    CredentialExists {
+        /// The provider.
+        provider: ProviderName,
+        /// The name.
+        name: crate::model::CredentialName,
+    },
+    /// The credential's expiry has passed (or, when adding, is already past).
+    #[error("credential `{name}` expired at {at}; create a new token on Bitbucket and store it")]
+    CredentialExpired {
+        /// The credential.
+        name: crate::model::CredentialName,
+        /// When it expired.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Bitbucket refused a credential being added; nothing was stored.
+    #[error("credential `{name}` was not stored: {reason}")]
+    CredentialRefused {
+        /// The credential.
+        name: crate::model::CredentialName,
+        /// What Bitbucket refused and how to fix it (never the token).
+        reason: String,
+    },
     /// A repository to untrack is not tracked.
     #[error("repository `{full_name}` is not tracked by {source_name}; nothing was changed")]
     NotTracked {

@@ -18,6 +18,7 @@
 
 mod builder;
 mod config;
+mod credentials;
 mod declared;
 mod doctor;
 mod error;
@@ -32,6 +33,7 @@ use std::sync::{Arc, Mutex};
 
 pub use self::builder::{BitbucketBuilder, DEFAULT_DELIVERY_RETENTION};
 pub use self::config::ClientWrite;
+pub use self::credentials::NewCredential;
 pub use self::doctor::DoctorOptions;
 pub use self::error::Error;
 pub use self::login::{LoginOptions, SignedIn};
@@ -103,16 +105,17 @@ impl Bitbucket {
         chrono::Duration::from_std(self.inner.delivery_retention).unwrap_or(chrono::Duration::MAX)
     }
 
-    /// The request budget of `client`'s consumer, shared by every account using it.
-    fn budget(&self, client: &Client) -> Arc<RequestBudget> {
-        let key = format!("{}/{}", client.provider, client.key);
+    /// The in-process request budget called `key`: an OAuth consumer's (shared by every
+    /// account using it, see [`consumer_budget_key`]) or one stored credential's (access and
+    /// API tokens each have their own allowance, facts §9).
+    fn budget(&self, key: &str) -> Arc<RequestBudget> {
         let mut budgets = self
             .inner
             .budgets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         budgets
-            .entry(key)
+            .entry(key.to_owned())
             .or_insert_with(|| {
                 Arc::new(RequestBudget::new(self.inner.budget.0, self.inner.budget.1))
             })
@@ -121,21 +124,22 @@ impl Bitbucket {
 
     /// A REST client for `api_url`, on `client`'s consumer budget, with `auth`.
     fn api(&self, api_url: &ServiceUrl, client: &Client, auth: Arc<dyn Auth>) -> ApiClient {
-        self.api_with_ledger(api_url, client, auth, None)
+        self.api_with_ledger(api_url, &consumer_budget_key(client), auth, None)
     }
 
-    /// [`api`](Self::api), drawing also on `ledger` (the consumer's budget in the store).
+    /// A REST client for `api_url` on the budget called `budget_key`, with `auth`, drawing also
+    /// on `ledger` (the same budget in the store).
     fn api_with_ledger(
         &self,
         api_url: &ServiceUrl,
-        client: &Client,
+        budget_key: &str,
         auth: Arc<dyn Auth>,
         ledger: Option<Arc<dyn crate::api::BudgetLedger>>,
     ) -> ApiClient {
         let mut config = ApiConfig::new(api_url.clone());
         config.ledger = ledger;
         config.retry = self.inner.retry.clone();
-        config.budget = self.budget(client);
+        config.budget = self.budget(budget_key);
         config.max_body = self.inner.max_body;
         config.max_pages = self.inner.max_pages;
         config.deprecations = Some(Arc::new(doctor::RememberDeprecations(
@@ -171,4 +175,9 @@ impl Bitbucket {
             })?;
         Ok((provider, client))
     }
+}
+
+/// The budget key of `client`'s consumer, shared by every account syncing through it.
+pub(crate) fn consumer_budget_key(client: &Client) -> String {
+    format!("{}/{}", client.provider, client.key)
 }

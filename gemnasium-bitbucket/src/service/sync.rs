@@ -8,12 +8,15 @@ use serde::Serialize;
 
 use super::{Bitbucket, Error};
 use crate::api::{ApiClient, Auth};
-use crate::model::{AccountUuid, HookEvents, ProviderName, Purpose, ServiceUrl, Source, TokenKey};
+use crate::model::{
+    AccountUuid, CredentialKind, CredentialName, HookEvents, ProviderName, Purpose, ServiceUrl,
+    Source, TokenKey,
+};
 use crate::oauth::{ConsumerToken, ManagedToken};
 use crate::store::{StoredRepository, WriteOutcome};
 use crate::sync::{
     crawl, reconcile_all_with, untrack, BitbucketRepos, CrawlOptions, CrawlReport, DesiredHook,
-    HookLeases, HookMarker, HooksSummary, ReconcileOptions, SyncObserver,
+    HookLeases, HookMarker, HooksSummary, ReconcileOptions, SyncObserver, WorkspaceScope,
 };
 
 /// Whose access a sync uses.
@@ -25,18 +28,8 @@ pub enum Credential {
     Account(AccountUuid),
     /// The sync consumer itself: the client-credentials grant of a private consumer.
     Consumer,
-}
-
-impl Credential {
-    /// The account a sync's listings are recorded under: the account itself, or, for the
-    /// consumer (which acts for no user), the nil UUID.
-    #[must_use]
-    pub fn listing_account(&self) -> AccountUuid {
-        match self {
-            Credential::Account(uuid) => uuid.clone(),
-            Credential::Consumer => AccountUuid::consumer(),
-        }
-    }
+    /// A stored access token or API token (see [`Bitbucket::add_credential`]), by name.
+    Stored(CredentialName),
 }
 
 /// How a sync runs.
@@ -161,6 +154,7 @@ pub struct Syncer {
     bitbucket: Bitbucket,
     source: Source,
     credential: Credential,
+    listing_account: AccountUuid,
     repos: BitbucketRepos,
     marker: HookMarker,
 }
@@ -220,8 +214,79 @@ impl Bitbucket {
             .source(source)
             .await?
             .ok_or_else(|| Error::NoSource(source.clone()))?;
+        let (repos, listing_account) = match &credential {
+            Credential::Stored(name) => {
+                let stored = self.usable_credential(source, name).await?;
+                let api = self.credential_api(
+                    &source_row.api_url,
+                    source,
+                    name,
+                    &stored.kind,
+                    &stored.secret,
+                );
+                // Access tokens may not list memberships (`/2.0/user/workspaces` is refused
+                // them): they sync their own workspace, as does an API token limited to one.
+                let scope = match &stored.kind {
+                    CredentialKind::AccessToken { workspace }
+                    | CredentialKind::ApiToken {
+                        workspace: Some(workspace),
+                        ..
+                    } => WorkspaceScope::Fixed(vec![workspace.to_string()]),
+                    _ => WorkspaceScope::Memberships,
+                };
+                (BitbucketRepos::new(api).with_scope(scope), stored.account)
+            }
+            Credential::Account(_) | Credential::Consumer => {
+                self.oauth_repos(source, &source_row, &credential).await?
+            }
+        };
+        Ok(Syncer {
+            bitbucket: self.clone(),
+            marker: HookMarker::new(self.store().installation_id().await?),
+            source: source_row,
+            credential,
+            listing_account,
+            repos,
+        })
+    }
+
+    /// The account under which `credential`'s listings of `source` are recorded: the account
+    /// itself, the nil UUID for the consumer (which acts for no user), or what a stored
+    /// credential acts as.
+    ///
+    /// # Errors
+    /// [`Error::NoCredential`] for an unknown stored credential, or the store's failure.
+    pub async fn listing_account(
+        &self,
+        source: &ProviderName,
+        credential: &Credential,
+    ) -> Result<AccountUuid, Error> {
+        Ok(match credential {
+            Credential::Account(uuid) => uuid.clone(),
+            Credential::Consumer => AccountUuid::consumer(),
+            Credential::Stored(name) => {
+                self.store()
+                    .credential(source, name)
+                    .await?
+                    .ok_or_else(|| Error::NoCredential {
+                        provider: source.clone(),
+                        name: name.clone(),
+                    })?
+                    .account
+            }
+        })
+    }
+
+    /// Bitbucket as an OAuth credential (an account's token or the consumer's own grant) sees
+    /// it, on the consumer's shared budget.
+    async fn oauth_repos(
+        &self,
+        source: &ProviderName,
+        source_row: &Source,
+        credential: &Credential,
+    ) -> Result<(BitbucketRepos, AccountUuid), Error> {
         let (provider, client) = self.provider_and_client(source, Purpose::Sync).await?;
-        let auth: Arc<dyn Auth> = match &credential {
+        let auth: Arc<dyn Auth> = match credential {
             Credential::Account(account) => {
                 if !self.sync_accounts(source).await?.contains(account) {
                     return Err(Error::UnknownAccount {
@@ -238,7 +303,7 @@ impl Bitbucket {
                     },
                 ))
             }
-            Credential::Consumer => Arc::new(ConsumerToken::new(
+            _ => Arc::new(ConsumerToken::new(
                 self.http().clone(),
                 provider,
                 client.clone(),
@@ -247,20 +312,16 @@ impl Bitbucket {
         // Every account of the consumer (and the consumer itself, when it syncs) shares its
         // budget.
         let accounts = self.sync_accounts(source).await?.len()
-            + usize::from(credential == Credential::Consumer);
-        let account = match &credential {
+            + usize::from(*credential == Credential::Consumer);
+        let account = match credential {
             Credential::Account(uuid) => uuid.to_string(),
-            Credential::Consumer => "consumer".to_owned(),
+            _ => "consumer".to_owned(),
         };
-        let ledger = Arc::new(self.ledger(&client, &account, accounts));
-        let api = self.api_with_ledger(&source_row.api_url, &client, auth, Some(ledger));
-        Ok(Syncer {
-            bitbucket: self.clone(),
-            marker: HookMarker::new(self.store().installation_id().await?),
-            source: source_row,
-            credential,
-            repos: BitbucketRepos::new(api),
-        })
+        let key = super::consumer_budget_key(&client);
+        let ledger = Arc::new(self.ledger(&key, &account, accounts));
+        let api = self.api_with_ledger(&source_row.api_url, &key, auth, Some(ledger));
+        let listing = self.listing_account(source, credential).await?;
+        Ok((BitbucketRepos::new(api), listing))
     }
 
     /// Deletes a source, first removing our webhooks from its tracked repositories on
@@ -365,7 +426,7 @@ impl Syncer {
             &self.repos,
             store,
             &self.source.provider,
-            &self.credential.listing_account(),
+            &self.listing_account,
             &crawl_options,
             observer,
         )
@@ -466,10 +527,7 @@ impl Syncer {
         Ok(self
             .bitbucket
             .store()
-            .repositories(
-                &self.source.provider,
-                Some(&self.credential.listing_account()),
-            )
+            .repositories(&self.source.provider, Some(&self.listing_account))
             .await?)
     }
 }

@@ -7,7 +7,6 @@ use chrono::Utc;
 
 use super::Bitbucket;
 use crate::api::{BudgetLedger, BudgetSpent};
-use crate::model::Client;
 use crate::store::{BudgetPolicy, DynStore};
 
 /// Requests reserved from the store at once: one store write per batch, and at most a batch
@@ -73,7 +72,7 @@ impl BudgetLedger for StoreLedger {
 impl Bitbucket {
     /// The ledger of `account` (an account uuid, or `consumer`) on `client`'s consumer, whose
     /// budget `accounts` accounts share.
-    pub(crate) fn ledger(&self, client: &Client, account: &str, accounts: usize) -> StoreLedger {
+    pub(crate) fn ledger(&self, budget_key: &str, account: &str, accounts: usize) -> StoreLedger {
         let (limit, window) = self.inner.budget;
         let limit = limit as u64;
         let accounts = accounts.max(1) as u64;
@@ -92,7 +91,7 @@ impl Bitbucket {
         };
         StoreLedger {
             store: self.store().clone(),
-            consumer: format!("{}/{}", client.provider, client.key),
+            consumer: budget_key.to_owned(),
             account: account.to_owned(),
             policy: BudgetPolicy::new(limit, window, cap),
             reserved: tokio::sync::Mutex::new(0),

@@ -14,7 +14,9 @@ use super::{
     DeprecationNotice, ListingState, SecretsAtRest, Store, StoreError, StoredRepository,
     StoredToken, TrackedRepository,
 };
-use crate::model::{AccountUuid, Client, Provider, ProviderName, Purpose, Source};
+use crate::model::{
+    AccountUuid, Client, Provider, ProviderName, Purpose, Source, StoredCredential,
+};
 
 /// One change to the configuration, as [`Store::apply_config`] applies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +30,7 @@ pub enum ConfigChange {
     PutClient(Client),
     /// Creates the source, or makes the existing one equal to it.
     PutSource(Source),
-    /// Deletes a provider that has no clients or sources left.
+    /// Deletes a provider that has no clients, sources or stored credentials left.
     DeleteProvider(ProviderName),
     /// Deletes a client and the tokens issued to it.
     DeleteClient(ProviderName, Purpose),
@@ -56,6 +58,8 @@ pub struct StoreContents {
     pub sources: Vec<Source>,
     /// Users' tokens, with their state, version and times.
     pub tokens: Vec<StoredToken>,
+    /// Stored sync credentials (access tokens, API tokens), by provider and name.
+    pub credentials: Vec<StoredCredential>,
     /// Listed repositories, gone ones included.
     pub repositories: Vec<StoredRepository>,
     /// Tracked repositories with their webhooks.
@@ -77,6 +81,7 @@ impl StoreContents {
             clients: self.clients.len(),
             sources: self.sources.len(),
             tokens: self.tokens.len(),
+            credentials: self.credentials.len(),
             repositories: self.repositories.len(),
             gone_repositories: self
                 .repositories
@@ -99,6 +104,10 @@ impl StoreContents {
             t.refreshed_at = t.refreshed_at.map(seconds);
             t.lease_until = t.lease_until.map(seconds);
             t.tokens.expires_at = t.tokens.expires_at.map(seconds);
+        }
+        for c in &mut self.credentials {
+            c.created_at = seconds(c.created_at);
+            c.expires_at = c.expires_at.map(seconds);
         }
         for r in &mut self.repositories {
             r.first_seen = seconds(r.first_seen);
@@ -129,6 +138,8 @@ impl StoreContents {
             .sort_by(|a, b| (&a.provider, a.purpose).cmp(&(&b.provider, b.purpose)));
         self.sources.sort_by(|a, b| a.provider.cmp(&b.provider));
         self.tokens.sort_by(|a, b| a.key.cmp(&b.key));
+        self.credentials
+            .sort_by(|a, b| (&a.provider, &a.name).cmp(&(&b.provider, &b.name)));
         self.repositories.sort_by(|a, b| {
             (&a.source, &a.account, &a.repository.uuid).cmp(&(
                 &b.source,
@@ -157,6 +168,8 @@ pub struct RowCounts {
     pub sources: usize,
     /// Users' tokens.
     pub tokens: usize,
+    /// Stored sync credentials.
+    pub credentials: usize,
     /// Listed repositories, gone ones included.
     pub repositories: usize,
     /// Of those, the ones gone from their workspace's last complete listing.
@@ -180,12 +193,13 @@ impl RowCounts {
 
     /// `(name, count)` for each kind, in a stable order (for messages and tables).
     #[must_use]
-    pub fn named(&self) -> [(&'static str, usize); 10] {
+    pub fn named(&self) -> [(&'static str, usize); 11] {
         [
             ("providers", self.providers),
             ("clients", self.clients),
             ("sources", self.sources),
             ("tokens", self.tokens),
+            ("credentials", self.credentials),
             ("repositories", self.repositories),
             ("gone_repositories", self.gone_repositories),
             ("tracked", self.tracked),
@@ -313,8 +327,8 @@ pub struct MigrateReport {
 }
 
 /// Copies everything `from` holds into `to` ([`StoreContents`]: configuration, tokens with
-/// their state and times, repositories including gone ones, tracked repositories with their
-/// webhooks, listing states, deprecation notices, the installation id).
+/// their state and times, stored sync credentials, repositories including gone ones, tracked
+/// repositories with their webhooks, listing states, deprecation notices, the installation id).
 ///
 /// Secrets are decrypted with the source's key and encrypted with the target's (each store as
 /// opened). A target holding rows is refused unless `replace`, which makes the target hold
@@ -359,6 +373,7 @@ pub async fn migrate(
         ("clients", copied.clients == contents.clients),
         ("sources", copied.sources == contents.sources),
         ("tokens", copied.tokens == contents.tokens),
+        ("credentials", copied.credentials == contents.credentials),
         ("repositories", copied.repositories == contents.repositories),
         ("tracked repositories", copied.tracked == contents.tracked),
         ("listing states", copied.listings == contents.listings),

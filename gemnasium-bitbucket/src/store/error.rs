@@ -18,6 +18,8 @@ pub enum Entity {
     Token,
     /// A tracked repository.
     Repository,
+    /// A stored sync credential (access token or API token), keyed `provider/name`.
+    Credential,
 }
 
 impl fmt::Display for Entity {
@@ -28,6 +30,7 @@ impl fmt::Display for Entity {
             Entity::Source => "source",
             Entity::Token => "token",
             Entity::Repository => "repository",
+            Entity::Credential => "credential",
         })
     }
 }
@@ -58,8 +61,8 @@ pub enum StoreError {
         /// The missing provider.
         provider: ProviderName,
     },
-    /// A provider cannot be deleted while clients or sources use it.
-    #[error("provider `{provider}` still has {clients} client(s) and {sources} source(s); delete those first, or delete with cascade to remove them too")]
+    /// A provider cannot be deleted while clients, sources or stored credentials use it.
+    #[error("provider `{provider}` still has {}; delete those first, or delete with cascade to remove them too", in_use(*clients, *sources, *credentials))]
     ProviderInUse {
         /// The provider.
         provider: ProviderName,
@@ -67,6 +70,8 @@ pub enum StoreError {
         clients: usize,
         /// How many sources use it.
         sources: usize,
+        /// How many stored sync credentials use it.
+        credentials: usize,
     },
     /// The store location is not one of the supported forms.
     #[error("invalid store location `{location}`: {reason}")]
@@ -169,6 +174,15 @@ pub enum StoreError {
     /// Any other database failure (bound values are never part of it).
     #[error("database error: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// `2 client(s) and 1 source(s)`, with the stored credentials when there are any.
+fn in_use(clients: usize, sources: usize, credentials: usize) -> String {
+    if credentials == 0 {
+        format!("{clients} client(s) and {sources} source(s)")
+    } else {
+        format!("{clients} client(s), {sources} source(s) and {credentials} stored credential(s)")
+    }
 }
 
 /// "store `…`", or "the store" when the location is not known where the error arose.

@@ -5,14 +5,14 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::{
-    BudgetGrant, BudgetPolicy, BudgetStore, ClientPatch, ClientStore, Entity, HookLease,
-    ListingChanges, ListingKind, ListingState, ProviderPatch, ProviderStore, Removed, RepoStore,
-    SourcePatch, SourceStore, Store, StoreError, StoredRepository, StoredToken, Swap, TokenStore,
-    TrackedRepository, Updated, WorkspaceListing, WriteOutcome,
+    BudgetGrant, BudgetPolicy, BudgetStore, ClientPatch, ClientStore, CredentialStore, Entity,
+    HookLease, ListingChanges, ListingKind, ListingState, ProviderPatch, ProviderStore, Removed,
+    RepoStore, SourcePatch, SourceStore, Store, StoreError, StoredRepository, StoredToken, Swap,
+    TokenStore, TrackedRepository, Updated, WorkspaceListing, WriteOutcome,
 };
 use crate::model::{
-    AccountInfo, AccountUuid, Client, HookRecord, HookUuid, Provider, ProviderName, Purpose,
-    RepoUuid, Source, TokenKey, TokenSet, TokenState,
+    AccountInfo, AccountUuid, Client, CredentialName, HookRecord, HookUuid, Provider, ProviderName,
+    Purpose, RepoUuid, Source, StoredCredential, TokenKey, TokenSet, TokenState,
 };
 
 /// An in-process store: for tests and for embedding where nothing must persist.
@@ -37,6 +37,8 @@ struct State {
     clients: BTreeMap<(ProviderName, Purpose), Versioned<Client>>,
     sources: BTreeMap<ProviderName, Versioned<Source>>,
     tokens: BTreeMap<TokenKey, StoredToken>,
+    /// Stored sync credentials, by (provider, name).
+    credentials: BTreeMap<(ProviderName, CredentialName), StoredCredential>,
     listings: BTreeMap<(ProviderName, AccountUuid, RepoUuid), StoredRepository>,
     tracked: BTreeMap<(ProviderName, RepoUuid), TrackedRepository>,
     /// (source, repository) → (holder, until)
@@ -84,6 +86,10 @@ pub(crate) fn client_key(provider: &ProviderName, purpose: Purpose) -> String {
 
 pub(crate) fn token_key(key: &TokenKey) -> String {
     format!("{}/{}/{}", key.provider, key.purpose, key.account)
+}
+
+fn credential_key(provider: &ProviderName, name: &CredentialName) -> String {
+    format!("{provider}/{name}")
 }
 
 /// Inserts `value` under `key` unless present; an identical value is `Unchanged`, a different one
@@ -194,16 +200,19 @@ impl ProviderStore for MemoryStore {
             clients: state.clients.keys().filter(|(p, _)| p == name).count(),
             sources: usize::from(state.sources.contains_key(name)),
             tokens: state.tokens.keys().filter(|k| &k.provider == name).count(),
+            credentials: state.credentials.keys().filter(|(p, _)| p == name).count(),
         };
-        if !cascade && (removed.clients > 0 || removed.sources > 0) {
+        if !cascade && (removed.clients > 0 || removed.sources > 0 || removed.credentials > 0) {
             return Err(StoreError::ProviderInUse {
                 provider: name.clone(),
                 clients: removed.clients,
                 sources: removed.sources,
+                credentials: removed.credentials,
             });
         }
         state.tokens.retain(|k, _| &k.provider != name);
         state.clients.retain(|(p, _), _| p != name);
+        state.credentials.retain(|(p, _), _| p != name);
         state.sources.remove(name);
         state.forget_source(name);
         state.providers.remove(name);
@@ -284,6 +293,68 @@ impl ClientStore for MemoryStore {
             .tokens
             .retain(|k, _| !(&k.provider == provider && k.purpose == purpose));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl CredentialStore for MemoryStore {
+    async fn add_credential(&self, credential: &StoredCredential) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.providers.contains_key(&credential.provider) {
+            return Err(StoreError::MissingProvider {
+                provider: credential.provider.clone(),
+            });
+        }
+        let key = (credential.provider.clone(), credential.name.clone());
+        if state.credentials.contains_key(&key) {
+            return Err(StoreError::Conflict {
+                entity: Entity::Credential,
+                key: credential_key(&credential.provider, &credential.name),
+            });
+        }
+        // Times at the precision of the SQL backends, so that every backend reads back the same.
+        let mut stored = credential.clone();
+        stored.created_at = seconds(stored.created_at);
+        stored.expires_at = stored.expires_at.map(seconds);
+        state.credentials.insert(key, stored);
+        Ok(())
+    }
+
+    async fn credential(
+        &self,
+        provider: &ProviderName,
+        name: &CredentialName,
+    ) -> Result<Option<StoredCredential>, StoreError> {
+        Ok(self
+            .lock()
+            .credentials
+            .get(&(provider.clone(), name.clone()))
+            .cloned())
+    }
+
+    async fn credentials(
+        &self,
+        provider: Option<&ProviderName>,
+    ) -> Result<Vec<StoredCredential>, StoreError> {
+        Ok(self
+            .lock()
+            .credentials
+            .values()
+            .filter(|c| provider.is_none_or(|p| &c.provider == p))
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_credential(
+        &self,
+        provider: &ProviderName,
+        name: &CredentialName,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .credentials
+            .remove(&(provider.clone(), name.clone()))
+            .is_some())
     }
 }
 
@@ -777,6 +848,11 @@ impl RepoStore for MemoryStore {
     }
 }
 
+/// `t` at the second precision of the SQL backends (their tokens and credentials).
+fn seconds(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or_default()
+}
+
 /// `t` at the millisecond precision of the SQL backends.
 fn millis(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
     super::events::from_millis(super::events::to_millis(t))
@@ -935,6 +1011,7 @@ impl Store for MemoryStore {
             clients: state.clients.values().map(|r| r.value.clone()).collect(),
             sources: state.sources.values().map(|r| r.value.clone()).collect(),
             tokens: state.tokens.values().cloned().collect(),
+            credentials: state.credentials.values().cloned().collect(),
             repositories: state.listings.values().cloned().collect(),
             tracked: state.tracked.values().cloned().collect(),
             listings: state
@@ -989,6 +1066,11 @@ impl Store for MemoryStore {
                 .iter()
                 .map(|t| (t.key.clone(), t.clone()))
                 .collect(),
+            credentials: contents
+                .credentials
+                .iter()
+                .map(|c| ((c.provider.clone(), c.name.clone()), c.clone()))
+                .collect(),
             listings: contents
                 .repositories
                 .iter()
@@ -1031,6 +1113,7 @@ impl Store for MemoryStore {
             clients: next.clients.len(),
             sources: next.sources.len(),
             tokens: next.tokens.len(),
+            credentials: next.credentials.len(),
             repositories: next.listings.len(),
             gone_repositories: next
                 .listings
@@ -1064,6 +1147,7 @@ impl Store for MemoryStore {
                 clients: state.clients.len(),
                 sources: state.sources.len(),
                 tokens: state.tokens.len(),
+                credentials: state.credentials.len(),
                 repositories: state.listings.len(),
                 gone_repositories: state
                     .listings
@@ -1150,11 +1234,13 @@ fn apply_change(state: &mut State, change: &super::ConfigChange) -> Result<(), S
             }
             let clients = state.clients.keys().filter(|(p, _)| p == name).count();
             let sources = usize::from(state.sources.contains_key(name));
-            if clients > 0 || sources > 0 {
+            let credentials = state.credentials.keys().filter(|(p, _)| p == name).count();
+            if clients > 0 || sources > 0 || credentials > 0 {
                 return Err(StoreError::ProviderInUse {
                     provider: name.clone(),
                     clients,
                     sources,
+                    credentials,
                 });
             }
             state.tokens.retain(|k, _| &k.provider != name);
@@ -1164,8 +1250,8 @@ fn apply_change(state: &mut State, change: &super::ConfigChange) -> Result<(), S
     Ok(())
 }
 
-/// The references the database backends enforce with foreign keys: a client or source needs its
-/// provider, a token its client, a listing or tracked repository its source.
+/// The references the database backends enforce with foreign keys: a client, source or stored
+/// credential needs its provider, a token its client, a listing or tracked repository its source.
 fn check_references(state: &State) -> Result<(), StoreError> {
     let missing_provider = |provider: &ProviderName| StoreError::MissingProvider {
         provider: provider.clone(),
@@ -1176,6 +1262,11 @@ fn check_references(state: &State) -> Result<(), StoreError> {
         }
     }
     for provider in state.sources.keys() {
+        if !state.providers.contains_key(provider) {
+            return Err(missing_provider(provider));
+        }
+    }
+    for (provider, _) in state.credentials.keys() {
         if !state.providers.contains_key(provider) {
             return Err(missing_provider(provider));
         }

@@ -6,15 +6,17 @@
 //! | [`SqliteStore`] | `sqlite://PATH` | the embedded default: one file, mode 0600, WAL |
 //! | `PostgresStore` (feature `postgres`) | `postgres://…` | several service replicas sharing one database |
 //!
-//! Every backend enforces the same rules, checked by one conformance suite: a client or source
-//! needs its provider; one client per (provider, purpose); one source per provider; deleting a
-//! provider that still has clients or sources fails unless cascade is asked for; re-creating an
-//! identical row is [`WriteOutcome::Unchanged`], a different one is [`StoreError::Conflict`].
+//! Every backend enforces the same rules, checked by one conformance suite: a client, source or
+//! stored credential needs its provider; one client per (provider, purpose); one source per
+//! provider; one credential per (provider, name); deleting a provider that still has clients,
+//! sources or stored credentials fails unless cascade is asked for; re-creating an identical row
+//! is [`WriteOutcome::Unchanged`], a different one is [`StoreError::Conflict`].
 
 mod budget;
 #[cfg(all(test, feature = "testing"))]
 mod conformance_runs;
 mod contents;
+mod credentials;
 mod error;
 mod events;
 mod location;
@@ -32,6 +34,8 @@ mod sql;
 mod sql_admin;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_contents;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_credentials;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_events;
 #[cfg(feature = "sqlite")]
@@ -52,6 +56,7 @@ pub use self::contents::{
     migrate, status, ConfigChange, Inventory, MigrateError, MigrateReport, RowCounts,
     StoreContents, StoreStatus,
 };
+pub use self::credentials::CredentialStore;
 pub use self::error::{Entity, StoreError};
 pub use self::events::{DeliveryClaim, DeprecationNotice, EventStore};
 pub use self::location::StoreLocation;
@@ -103,6 +108,8 @@ pub struct Removed {
     pub sources: usize,
     /// Stored user tokens removed.
     pub tokens: usize,
+    /// Stored sync credentials (access tokens, API tokens) removed.
+    pub credentials: usize,
 }
 
 /// Providers: where users authorize and tokens come from.
@@ -122,7 +129,7 @@ pub trait ProviderStore: Send + Sync {
         name: &ProviderName,
         patch: &ProviderPatch,
     ) -> Result<Updated<Provider>, StoreError>;
-    /// Deletes a provider. With clients or sources left it fails with
+    /// Deletes a provider. With clients, sources or stored credentials left it fails with
     /// [`StoreError::ProviderInUse`] unless `cascade`, which removes them (and their tokens) too.
     async fn delete_provider(
         &self,
@@ -295,7 +302,14 @@ pub trait TokenStore: Send + Sync {
 /// Everything a backend provides. Implemented by every backend; use it as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    ProviderStore + ClientStore + SourceStore + TokenStore + RepoStore + BudgetStore + EventStore
+    ProviderStore
+    + ClientStore
+    + SourceStore
+    + TokenStore
+    + CredentialStore
+    + RepoStore
+    + BudgetStore
+    + EventStore
 {
     /// `memory`, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -308,8 +322,8 @@ pub trait Store:
     fn warnings(&self) -> Vec<String> {
         Vec::new()
     }
-    /// Whether and how the stored secrets (consumer secrets, tokens, webhook secrets) are
-    /// encrypted.
+    /// Whether and how the stored secrets (consumer secrets, tokens, stored credentials'
+    /// tokens, webhook secrets) are encrypted.
     async fn secrets_at_rest(&self) -> Result<SecretsAtRest, StoreError>;
     /// Re-encrypts every stored secret with `key` (`None`: stores them in plain text) in one
     /// transaction, records the key's id, and uses `key` from then on. Interrupted, nothing
@@ -319,7 +333,7 @@ pub trait Store:
     /// Applies `changes` in order, in one transaction: all of them or, on any error, none.
     /// A put of a row equal to the stored one writes nothing; a changing put adds one to the
     /// row's version. The store's rules hold as for single writes (a client needs its provider,
-    /// a provider with clients or sources left is not deleted).
+    /// a provider with clients, sources or stored credentials left is not deleted).
     async fn apply_config(&self, changes: &[ConfigChange]) -> Result<(), StoreError>;
     /// Everything the store holds that [`StoreContents`] covers, secrets decrypted, in a
     /// stable order.

@@ -183,6 +183,7 @@ mod sql_impl {
 
     super::impl_sql_store!(super::PostgresStore, Postgres, " FOR UPDATE");
     crate::store::sql_events::impl_sql_events!(super::PostgresStore, Postgres);
+    crate::store::sql_credentials::impl_sql_credentials!(super::PostgresStore, Postgres);
     crate::store::sql_admin::impl_sql_admin!(super::PostgresStore, Postgres);
     crate::store::sql_contents::impl_sql_contents!(
         super::PostgresStore,

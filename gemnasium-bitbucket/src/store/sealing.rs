@@ -1,10 +1,11 @@
-//! Secrets at rest: consumer secrets, OAuth tokens and webhook secrets are sealed with
-//! XChaCha20-Poly1305 before a database store writes them, when the store has a key.
+//! Secrets at rest: consumer secrets, OAuth tokens, stored sync credentials' tokens and webhook
+//! secrets are sealed with XChaCha20-Poly1305 before a database store writes them, when the
+//! store has a key.
 //!
 //! A sealed value reads `enc:v1:<key id>:<base64url(nonce ‖ ciphertext)>`. The nonce is random
 //! per value (XChaCha's 192-bit nonces make random nonces safe at any volume). The associated
 //! data is the value's *logical identity* (what it is and whose: provider and purpose, token
-//! key, repository uuid), never a row id: a value copied into another row fails to open, and a
+//! key, provider and credential name, repository uuid), never a row id: a value copied into another row fails to open, and a
 //! value survives being copied to another backend by `store migrate`, which writes the same
 //! identities.
 //!
@@ -193,6 +194,12 @@ impl SecretIdentity {
 
     pub(crate) fn hook_secret(source: &str, repository: &str) -> Self {
         Self::of("hook-secret", &[source, repository])
+    }
+
+    /// The token of the stored sync credential `name` of `provider` (an access token or an API
+    /// token: [`CredentialStore`](crate::store::CredentialStore)).
+    pub(crate) fn credential_token(provider: &str, name: &str) -> Self {
+        Self::of("credential", &[provider, name])
     }
 
     /// What kind of secret, for messages (never whose: keys are not secret, but messages stay

@@ -332,6 +332,7 @@ macro_rules! impl_sql_store {
                         ("clients", &mut removed.clients),
                         ("sources", &mut removed.sources),
                         ("tokens", &mut removed.tokens),
+                        ("credentials", &mut removed.credentials),
                     ] {
                         let (n,): (i64,) = sqlx::query_as(&count(table))
                             .bind(name.as_str())
@@ -339,16 +340,20 @@ macro_rules! impl_sql_store {
                             .await?;
                         *slot = usize::try_from(n).unwrap_or_default();
                     }
-                    if !cascade && (removed.clients > 0 || removed.sources > 0) {
+                    if !cascade
+                        && (removed.clients > 0 || removed.sources > 0 || removed.credentials > 0)
+                    {
                         return Err(StoreError::ProviderInUse {
                             provider: name.clone(),
                             clients: removed.clients,
                             sources: removed.sources,
+                            credentials: removed.credentials,
                         });
                     }
                     for statement in [
                         "DELETE FROM tokens WHERE provider = $1",
                         "DELETE FROM clients WHERE provider = $1",
+                        "DELETE FROM credentials WHERE provider = $1",
                         "DELETE FROM repositories WHERE source = $1",
                         "DELETE FROM workspace_listings WHERE source = $1",
                         "DELETE FROM tracked_repositories WHERE source = $1",

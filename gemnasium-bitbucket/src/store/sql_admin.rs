@@ -37,6 +37,14 @@ macro_rules! secret_columns {
                 "hook_secret",
                 |k: &[String]| $crate::store::sealing::SecretIdentity::hook_secret(&k[0], &k[1]),
             ),
+            (
+                "credentials",
+                "provider, name",
+                "token",
+                |k: &[String]| {
+                    $crate::store::sealing::SecretIdentity::credential_token(&k[0], &k[1])
+                },
+            ),
         ]
     };
 }

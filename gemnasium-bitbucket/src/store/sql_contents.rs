@@ -7,11 +7,12 @@
 //! column lists it uses.
 
 /// Tables in the order their rows are deleted (children first); inserts go the other way.
-pub(crate) const CONTENT_TABLES: [&str; 8] = [
+pub(crate) const CONTENT_TABLES: [&str; 9] = [
     "tokens",
     "repositories",
     "workspace_listings",
     "tracked_repositories",
+    "credentials",
     "clients",
     "sources",
     "providers",
@@ -147,8 +148,8 @@ macro_rules! impl_sql_contents {
                         }
                     }
                     C::DeleteProvider(name) => {
-                        let mut left = [0usize; 2];
-                        for (i, table) in ["clients", "sources"].into_iter().enumerate() {
+                        let mut left = [0usize; 3];
+                        for (i, table) in ["clients", "sources", "credentials"].into_iter().enumerate() {
                             let (n,): (i64,) = sqlx::query_as(&format!(
                                 "SELECT COUNT(*) FROM {table} WHERE provider = $1"
                             ))
@@ -157,11 +158,12 @@ macro_rules! impl_sql_contents {
                             .await?;
                             left[i] = usize::try_from(n).unwrap_or_default();
                         }
-                        if left != [0, 0] {
+                        if left != [0, 0, 0] {
                             return Err(Error::ProviderInUse {
                                 provider: name.clone(),
                                 clients: left[0],
                                 sources: left[1],
+                                credentials: left[2],
                             });
                         }
                         sqlx::query("DELETE FROM tokens WHERE provider = $1")
@@ -242,6 +244,17 @@ macro_rules! impl_sql_contents {
                 .into_iter()
                 .map(|row| row.into_model(&self.sealer))
                 .collect::<Result<_, _>>()?;
+                let credentials = sqlx::query_as::<_, $crate::store::sql_credentials::CredentialRow>(
+                    &format!(
+                        "SELECT {} FROM credentials",
+                        $crate::store::sql_credentials::CREDENTIAL_COLUMNS
+                    ),
+                )
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|row| row.into_model(&self.sealer))
+                .collect::<Result<_, _>>()?;
                 let repositories = sqlx::query_as::<_, RepositoryRow>(&format!(
                     "SELECT {REPOSITORY_COLUMNS} FROM repositories"
                 ))
@@ -305,6 +318,7 @@ macro_rules! impl_sql_contents {
                     clients,
                     sources,
                     tokens,
+                    credentials,
                     repositories,
                     tracked,
                     listings,
@@ -414,6 +428,15 @@ macro_rules! impl_sql_contents {
                     .bind(t.refreshed_at.map(to_unix))
                     .bind(t.last_error.as_deref())
                     .bind(t.lease_until.map(to_unix))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for c in &contents.credentials {
+                    $crate::store::sql_credentials::bind_credential(
+                        sqlx::query($crate::store::sql_credentials::INSERT_CREDENTIAL),
+                        &self.sealer,
+                        c,
+                    )
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -530,12 +553,13 @@ macro_rules! impl_sql_contents {
         async fn sql_row_counts(
             tx: &mut sqlx::Transaction<'static, $db>,
         ) -> Result<$crate::store::RowCounts, $crate::store::StoreError> {
-            let mut counts = [0usize; 10];
+            let mut counts = [0usize; 11];
             for (slot, sql) in counts.iter_mut().zip([
                 "SELECT COUNT(*) FROM providers",
                 "SELECT COUNT(*) FROM clients",
                 "SELECT COUNT(*) FROM sources",
                 "SELECT COUNT(*) FROM tokens",
+                "SELECT COUNT(*) FROM credentials",
                 "SELECT COUNT(*) FROM repositories",
                 "SELECT COUNT(*) FROM repositories WHERE gone_since IS NOT NULL",
                 "SELECT COUNT(*) FROM tracked_repositories",
@@ -546,13 +570,14 @@ macro_rules! impl_sql_contents {
                 let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut **tx).await?;
                 *slot = usize::try_from(n).unwrap_or(usize::MAX);
             }
-            let [providers, clients, sources, tokens, repositories, gone_repositories, tracked, hooks, listings, deprecations] =
+            let [providers, clients, sources, tokens, credentials, repositories, gone_repositories, tracked, hooks, listings, deprecations] =
                 counts;
             Ok($crate::store::RowCounts {
                 providers,
                 clients,
                 sources,
                 tokens,
+                credentials,
                 repositories,
                 gone_repositories,
                 tracked,

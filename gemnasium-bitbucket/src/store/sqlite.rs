@@ -453,6 +453,7 @@ mod sql_impl {
     // SQLite locks the whole database for a write transaction: no row lock clause.
     super::impl_sql_store!(super::SqliteStore, Sqlite, "");
     crate::store::sql_events::impl_sql_events!(super::SqliteStore, Sqlite);
+    crate::store::sql_credentials::impl_sql_credentials!(super::SqliteStore, Sqlite);
     crate::store::sql_admin::impl_sql_admin!(super::SqliteStore, Sqlite);
     crate::store::sql_contents::impl_sql_contents!(super::SqliteStore, Sqlite, super::MIGRATOR, "");
 

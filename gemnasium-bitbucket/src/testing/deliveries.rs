@@ -153,7 +153,7 @@ fn push_payload(
             "type": "repository", "uuid": repo.uuid, "full_name": full_name,
             "name": repo.name.as_deref().unwrap_or(&repo.slug), "is_private": repo.private,
             "scm": "git",
-            "workspace": {"type": "workspace", "slug": workspace, "uuid": format!("{{ws-{workspace}}}")},
+            "workspace": {"type": "workspace", "slug": workspace, "uuid": super::workspaces::workspace_uuid(workspace)},
             "project": {"type": "project", "key": "PROJ", "name": "Project"},
             "links": {"html": {"href": format!("{base}/{full_name}")}},
         },

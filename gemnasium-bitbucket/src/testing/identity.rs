@@ -1,78 +1,33 @@
-//! `GET /2.0/user` and `GET /2.0/user/emails` with bearer authentication and scope checks.
+//! `GET /2.0/user` and `GET /2.0/user/emails`: users only (OAuth tokens and API tokens; access
+//! tokens are refused), with scope checks.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde_json::json;
 use wiremock::{Request, Respond, ResponseTemplate};
 
-use super::state::{ExpiredWording, State};
-use crate::model::{AccountUuid, Scope, ScopeSet};
+use super::credentials::{authenticate, envelope, record, Needs, INVALID, READ_USER};
+use super::state::State;
+use crate::model::{AccountUuid, Scope};
 
 pub(crate) struct UserEndpoint(pub Arc<Mutex<State>>);
 pub(crate) struct EmailsEndpoint(pub Arc<Mutex<State>>);
 
-fn envelope(status: u16, message: &str, detail: Option<serde_json::Value>) -> ResponseTemplate {
-    let mut error = json!({"message": message});
-    if let Some(detail) = detail {
-        error["detail"] = detail;
-    }
-    ResponseTemplate::new(status).set_body_json(json!({"type": "error", "error": error}))
-}
-
-/// The caller's user after checking the bearer token and `required` scope, or the error
-/// response to send.
+/// The calling user (an OAuth token holding `oauth`, or an API token holding
+/// `read:user:bitbucket`), or the error response to send.
 // The error is the response itself; boxing it would only add noise to a test double.
 #[allow(clippy::result_large_err)]
-pub(crate) fn authenticate_bearer(
+fn user(
     state: &mut State,
     request: &Request,
-    required: Scope,
+    oauth: Scope,
 ) -> Result<AccountUuid, ResponseTemplate> {
-    state.api_requests += 1;
-    if request.url.query_pairs().any(|(k, _)| k == "access_token") {
-        // Since 2026 tokens are accepted only in the Authorization header.
-        return Err(envelope(
-            401,
-            "Token is invalid, expired, or not supported for this endpoint.",
-            None,
-        ));
-    }
-    let token = request
-        .headers
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    let Some(grant) = token.and_then(|t| state.access.get(t)) else {
-        return Err(envelope(
-            401,
-            "Token is invalid, expired, or not supported for this endpoint.",
-            None,
-        ));
-    };
-    if grant.expires_at <= Instant::now() {
-        let message = match state.wording {
-            ExpiredWording::Legacy => {
-                "Access token expired. Use your refresh token to obtain a new access token."
-            }
-            ExpiredWording::Current => {
-                "OAuth2 access token expired. Use your refresh token to obtain a new access token."
-            }
-        };
-        return Err(envelope(401, message, None));
-    }
-    if !grant.scopes.covers(&ScopeSet::from([required])) {
-        let granted: Vec<_> = grant.scopes.iter().map(Scope::as_str).collect();
-        return Err(envelope(
-            403,
-            "Your credentials lack one or more required privilege scopes.",
-            Some(json!({"granted": granted, "required": [required.as_str()]})),
-        ));
-    }
-    grant
-        .user
-        .clone()
-        .ok_or_else(|| envelope(403, "Forbidden", None))
+    record(state, request);
+    let caller = authenticate(state, request, Needs::users(oauth, READ_USER))?;
+    caller
+        .user()
+        .cloned()
+        .ok_or_else(|| envelope(401, INVALID, None))
 }
 
 impl Respond for UserEndpoint {
@@ -81,7 +36,7 @@ impl Respond for UserEndpoint {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let uuid = match authenticate_bearer(&mut state, request, Scope::Account) {
+        let uuid = match user(&mut state, request, Scope::Account) {
             Ok(uuid) => uuid,
             Err(response) => return response,
         };
@@ -107,7 +62,7 @@ impl Respond for EmailsEndpoint {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let uuid = match authenticate_bearer(&mut state, request, Scope::Email) {
+        let uuid = match user(&mut state, request, Scope::Email) {
             Ok(uuid) => uuid,
             Err(response) => return response,
         };

@@ -4,7 +4,10 @@
 //! quirks: consumers that are private or not, with or without a callback URL; rotating refresh
 //! tokens (the old one dies on use, optionally after a grace window); `scope` or legacy `scopes`
 //! in token responses; both "expired" wordings; the exact token-endpoint error bodies; opaque
-//! pagination cursors. Any request it does not know gets a 500, so unexpected calls fail loudly.
+//! pagination cursors. Besides OAuth tokens, REST calls may present workspace access tokens
+//! ([`MockBitbucket::add_access_token`]) and API tokens ([`MockBitbucket::add_api_token`]),
+//! each with Bitbucket's own refusals. Any request it does not know gets a 500, so unexpected
+//! calls fail loudly.
 //!
 //! ```no_run
 //! use gemnasium_bitbucket::testing::{MockBitbucket, MockConsumer, MockUser};
@@ -21,6 +24,9 @@
 //! ```
 
 pub mod conformance;
+#[cfg(test)]
+mod credential_tests;
+mod credentials;
 mod deliveries;
 mod fakes;
 pub mod fuzz;
@@ -30,12 +36,13 @@ mod pages;
 mod repos;
 pub mod served;
 mod state;
+mod workspaces;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 pub use self::deliveries::{Delivery, PushError, PushReport};
 pub use self::fakes::FakeBitbucket;
@@ -99,10 +106,7 @@ impl MockBitbucket {
         deliveries::mount(&server, &state).await;
         // Anything else is a bug in the code under test: answer loudly.
         Mock::given(wiremock::matchers::any())
-            .respond_with(
-                ResponseTemplate::new(500)
-                    .set_body_string("MockBitbucket: no such endpoint (unexpected request)"),
-            )
+            .respond_with(credentials::Unexpected(state.clone()))
             .with_priority(u8::MAX)
             .mount(&server)
             .await;

@@ -9,8 +9,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 use wiremock::{Request, Respond, ResponseTemplate};
 
-use super::identity::authenticate_bearer;
+use super::credentials::{
+    authenticate, rate_limit_headers, record, Needs, DELETE_WEBHOOK, READ_REPOSITORY, READ_WEBHOOK,
+    WRITE_WEBHOOK,
+};
 use super::state::State;
+use super::workspaces::{memberships, workspace_uuid};
 use crate::model::{AccountUuid, Scope};
 
 /// Switches for Bitbucket's pagination and rate-limit behaviour.
@@ -106,7 +110,7 @@ fn retired() -> ResponseTemplate {
 }
 
 /// Serves `items` as one page according to the request's `cursor`/`pagelen` and the quirks.
-fn paginate(
+pub(crate) fn paginate(
     state: &mut State,
     request: &Request,
     route: &str,
@@ -291,21 +295,19 @@ fn repo_json(base: &str, workspace: &str, repo: &MockRepo) -> Value {
                 {"name": "ssh", "href": format!("git@bitbucket.org:{full_name}.git")},
             ],
         },
-        "workspace": {"type": "workspace", "slug": workspace, "uuid": format!("{{ws-{workspace}}}")},
+        "workspace": {"type": "workspace", "slug": workspace, "uuid": workspace_uuid(workspace)},
         "owner": {"type": "team", "display_name": workspace},
     })
 }
 
 impl Respond for ReposEndpoint {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let latency = self
+        let response = self.answer(request);
+        let state = self
             .0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .repos
-            .quirks
-            .latency;
-        self.answer(request).set_delay(latency)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rate_limit_headers(&state, request, response).set_delay(state.repos.quirks.latency)
     }
 }
 
@@ -315,6 +317,7 @@ impl ReposEndpoint {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        record(&mut state, request);
         state.repos.rest_requests += 1;
         let n = state.repos.rest_requests;
         let quirks = state.repos.quirks.clone();
@@ -349,24 +352,14 @@ impl ReposEndpoint {
                 | ["2.0", "workspaces"]
                 | ["2.0", "user", "permissions", ..],
             ) => retired(),
-            ("GET", ["2.0", "user", "workspaces"]) => {
-                let user = match authenticate_bearer(&mut state, request, Scope::Account) {
-                    Ok(user) => user,
-                    Err(response) => return response,
-                };
-                let items: Vec<Value> = state
-                    .repos
-                    .workspaces
-                    .iter()
-                    .filter(|(_, (members, _))| members.contains(&user))
-                    .map(|(slug, _)| json!({"type": "workspace_access", "administrator": false,
-                        "workspace": {"type": "workspace_base", "uuid": format!("{{ws-{slug}}}"), "slug": slug}}))
-                    .collect();
-                paginate(&mut state, request, "/2.0/user/workspaces", items)
+            ("GET", ["2.0", "user", "workspaces"]) => memberships(&mut state, request),
+            ("GET", ["2.0", "workspaces", id]) => {
+                super::workspaces::workspace(&mut state, request, id)
             }
             ("GET", ["2.0", "repositories", workspace]) => {
-                let user = match authenticate_bearer(&mut state, request, Scope::Repository) {
-                    Ok(user) => user,
+                let needs = Needs::scoped(Scope::Repository, READ_REPOSITORY);
+                let caller = match authenticate(&mut state, request, needs) {
+                    Ok(caller) => caller,
                     Err(response) => return response,
                 };
                 let workspace = (*workspace).to_owned();
@@ -376,7 +369,7 @@ impl ReposEndpoint {
                 let Some((members, _)) = state.repos.workspaces.get(&workspace) else {
                     return envelope(404, &format!("No workspace with identifier '{workspace}'."));
                 };
-                if !members.contains(&user) {
+                if !caller.sees(&workspace, members) {
                     return envelope(404, &format!("No workspace with identifier '{workspace}'."));
                 }
                 let query = |name: &str| {
@@ -435,20 +428,27 @@ impl ReposEndpoint {
                 response
             }
             (_, ["2.0", "repositories", workspace, slug, "hooks", rest @ ..]) => {
-                let user = match authenticate_bearer(&mut state, request, Scope::Webhook) {
-                    Ok(user) => user,
-                    Err(response) => return response,
+                let word = match method {
+                    "GET" => READ_WEBHOOK,
+                    "DELETE" => DELETE_WEBHOOK,
+                    _ => WRITE_WEBHOOK,
                 };
+                let caller =
+                    match authenticate(&mut state, request, Needs::scoped(Scope::Webhook, word)) {
+                        Ok(caller) => caller,
+                        Err(response) => return response,
+                    };
                 let full_name = format!("{workspace}/{slug}");
                 let repo = state
                     .repos
                     .workspaces
                     .get(*workspace)
+                    .filter(|_| caller.reaches(workspace))
                     .and_then(|(_, repos)| repos.iter().find(|r| r.slug == *slug).cloned());
                 let Some(repo) = repo else {
                     return envelope(404, &format!("Repository {full_name} not found"));
                 };
-                if !repo.admins.contains(&user) {
+                if !caller.administers(&repo.admins) {
                     return envelope(
                         403,
                         "You must be an administrator of this repository to manage its webhooks.",

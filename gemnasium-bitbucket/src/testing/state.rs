@@ -96,16 +96,8 @@ impl MockUser {
             nickname.as_bytes(),
         ));
         let h = hex::encode(digest);
-        let uuid = format!(
-            "{{{}-{}-{}-{}-{}}}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        );
         Self {
-            uuid: uuid.parse().expect("a valid UUID"),
+            uuid: AccountUuid::derived(nickname),
             account_id: format!("557058:{}", &h[32..44]),
             nickname: nickname.to_owned(),
             display_name: format!("User {nickname}"),
@@ -184,6 +176,8 @@ pub(crate) struct State {
     pub api_requests: usize,
     pub repos: super::repos::RepoState,
     pub signed_in: Option<AccountUuid>,
+    /// Access tokens and API tokens (`credentials.rs`).
+    pub credentials: super::credentials::Credentials,
     counter: u64,
 }
 
@@ -207,6 +201,7 @@ impl State {
             api_requests: 0,
             repos: super::repos::RepoState::default(),
             signed_in: None,
+            credentials: super::credentials::Credentials::default(),
             counter: 0,
         }
     }

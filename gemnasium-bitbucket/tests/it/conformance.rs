@@ -7,12 +7,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gemnasium_bitbucket::model::{
-    AccountInfo, AccountUuid, Client, HookRecord, HookUuid, Provider, ProviderName, Purpose,
-    RepoUuid, Source, TokenKey, TokenSet,
+    AccountInfo, AccountUuid, Client, CredentialName, HookRecord, HookUuid, Provider, ProviderName,
+    Purpose, RepoUuid, Source, StoredCredential, TokenKey, TokenSet,
 };
 use gemnasium_bitbucket::store::{
-    ClientPatch, ClientStore, DynStore, HookLease, ListingChanges, MemoryStore, ProviderPatch,
-    ProviderStore, Removed, RepoStore, SourcePatch, SourceStore, Store, StoreError,
+    ClientPatch, ClientStore, CredentialStore, DynStore, HookLease, ListingChanges, MemoryStore,
+    ProviderPatch, ProviderStore, Removed, RepoStore, SourcePatch, SourceStore, Store, StoreError,
     StoredRepository, StoredToken, Swap, TokenStore, TrackedRepository, Updated, WorkspaceListing,
     WriteOutcome,
 };
@@ -103,6 +103,33 @@ impl ClientStore for Wrapper {
         purpose: Purpose,
     ) -> Result<(), StoreError> {
         self.inner.delete_client(provider, purpose).await
+    }
+}
+
+#[async_trait]
+impl CredentialStore for Wrapper {
+    async fn add_credential(&self, credential: &StoredCredential) -> Result<(), StoreError> {
+        self.inner.add_credential(credential).await
+    }
+    async fn credential(
+        &self,
+        provider: &ProviderName,
+        name: &CredentialName,
+    ) -> Result<Option<StoredCredential>, StoreError> {
+        self.inner.credential(provider, name).await
+    }
+    async fn credentials(
+        &self,
+        provider: Option<&ProviderName>,
+    ) -> Result<Vec<StoredCredential>, StoreError> {
+        self.inner.credentials(provider).await
+    }
+    async fn delete_credential(
+        &self,
+        provider: &ProviderName,
+        name: &CredentialName,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_credential(provider, name).await
     }
 }
 

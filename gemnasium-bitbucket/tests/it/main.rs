@@ -5,6 +5,7 @@
 mod api;
 mod bitbucket_2026;
 mod conformance;
+mod credentials;
 mod findings;
 mod fuzz_corpus;
 mod oauth;

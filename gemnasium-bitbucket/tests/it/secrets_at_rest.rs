@@ -4,19 +4,21 @@
 use std::path::{Path, PathBuf};
 
 use gemnasium_bitbucket::model::{
-    AccessToken, AccountInfo, Client, ClientSecret, HookRecord, Provider, ProviderName, Purpose,
-    RefreshToken, RepoUuid, Repository, SecretText, Source, TokenKey, TokenSet,
+    AccessToken, AccountInfo, ApiScopeSet, Client, ClientSecret, CredentialKind, CredentialName,
+    CredentialScopes, HookRecord, Provider, ProviderName, Purpose, RefreshToken, RepoUuid,
+    Repository, SecretText, Source, StoredCredential, TokenKey, TokenSet,
 };
 use gemnasium_bitbucket::store::{
-    self, DynStore, SecretKey, SqliteStore, Store, StoreError, StoreOptions, UnsealError,
-    WorkspaceListing, WriteOutcome,
+    self, CredentialStore, DynStore, SecretKey, SqliteStore, Store, StoreError, StoreOptions,
+    TokenStore, UnsealError, WorkspaceListing, WriteOutcome,
 };
 
 const CLIENT_SECRET: &str = "cs-5ecret-d8f1a0c4e7b94f21a9";
 const ACCESS: &str = "at-access-0b9e7c31d5a84e6f92";
 const REFRESH: &str = "rt-refresh-4c2a9e8b1f7d4c3a55";
 const HOOK_SECRET: &str = "hs-hook-secret-7e3f5a1c9b2d8e4f";
-const SECRETS: [&str; 4] = [CLIENT_SECRET, ACCESS, REFRESH, HOOK_SECRET];
+const CREDENTIAL: &str = "ATATT-api-token-3d9c1e7a5b2f4c8e61";
+const SECRETS: [&str; 5] = [CLIENT_SECRET, ACCESS, REFRESH, HOOK_SECRET, CREDENTIAL];
 
 fn bb() -> ProviderName {
     "bitbucket.org".parse().unwrap()
@@ -41,6 +43,27 @@ fn token_key() -> TokenKey {
 
 fn repo_uuid() -> RepoUuid {
     "{0a1b2c3d-0000-4000-8000-00000000000a}".parse().unwrap()
+}
+
+fn credential_name() -> CredentialName {
+    "ci-bot".parse().unwrap()
+}
+
+/// A stored sync credential (an API token) whose token is [`CREDENTIAL`].
+fn credential() -> StoredCredential {
+    StoredCredential::new(
+        bb(),
+        credential_name(),
+        CredentialKind::ApiToken {
+            email: "ci@acme.example".into(),
+            workspace: Some("acme".parse().unwrap()),
+        },
+        SecretText::new(CREDENTIAL).unwrap(),
+        CredentialScopes::Api(ApiScopeSet::for_sync()),
+        account().uuid,
+        "jdoe".into(),
+        None,
+    )
 }
 
 /// A store holding one of each kind of secret.
@@ -107,6 +130,7 @@ async fn fill(store: &dyn Store) {
         .record_hook(&bb(), &repo_uuid(), Some(&hook), chrono::Utc::now())
         .await
         .unwrap();
+    store.add_credential(&credential()).await.unwrap();
 }
 
 /// Every secret reads back as written.
@@ -125,6 +149,12 @@ async fn assert_readable(store: &dyn Store) {
         .unwrap()
         .unwrap();
     assert_eq!(tracked.hook.unwrap().secret.expose_secret(), HOOK_SECRET);
+    let stored = store
+        .credential(&bb(), &credential_name())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.secret.expose_secret(), CREDENTIAL);
 }
 
 fn store_files(path: &Path) -> Vec<PathBuf> {
@@ -184,6 +214,19 @@ async fn contents(path: &Path) -> Vec<String> {
     rows
 }
 
+/// The stored credential's token column as it is on disk, read past the store.
+async fn stored_credential_token(path: &Path) -> String {
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+        .await
+        .unwrap();
+    let (token,): (String,) = sqlx::query_as("SELECT token FROM credentials")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    token
+}
+
 fn location(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
@@ -205,7 +248,7 @@ async fn with_a_key_no_secret_reaches_the_sqlite_files() {
     let at_rest = store.secrets_at_rest().await.unwrap();
     assert_eq!(
         (at_rest.encrypted, at_rest.plain, at_rest.key_id.as_deref()),
-        (4, 0, Some(key.id().as_str()))
+        (5, 0, Some(key.id().as_str()))
     );
     // The files as they are while the store is open (WAL included) and after closing.
     assert_eq!(leaked(&disk_bytes(&path)), Vec::<&str>::new());
@@ -216,7 +259,7 @@ async fn with_a_key_no_secret_reaches_the_sqlite_files() {
     let plain_path = dir.path().join("plain.db");
     let plain = store::open(&location(&plain_path)).await.unwrap();
     fill(plain.as_ref()).await;
-    assert_eq!(leaked(&disk_bytes(&plain_path)).len(), 4);
+    assert_eq!(leaked(&disk_bytes(&plain_path)).len(), 5);
 }
 
 #[tokio::test]
@@ -275,8 +318,37 @@ async fn tampered_or_moved_ciphertext_is_refused() {
     fill(store.as_ref()).await;
     drop(store);
 
+    // Read without the key (the store opened bypassing the check), a credential's token fails
+    // like every other secret, naming the key and never the value.
+    let keyless = SqliteStore::open(&path).await.unwrap();
+    for err in [
+        keyless.token(&token_key()).await.unwrap_err(),
+        keyless
+            .credential(&bb(), &credential_name())
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, StoreError::Unseal(UnsealError::KeyRequired { key_id, .. })
+                if key_id == key.id().as_str()),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(CREDENTIAL), "{err}");
+    }
+    let err = keyless.credentials(None).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unseal(UnsealError::KeyRequired { what, .. }) if what == "credential"),
+        "{err}"
+    );
+    drop(keyless);
+
     let raw = sqlx::SqlitePool::connect(&location(&path)).await.unwrap();
-    // Moved: the refresh token's sealed value copied into the access token's column.
+    // Moved: the access token's sealed value copied into the stored credential's column, then
+    // the refresh token's into the access token's.
+    sqlx::query("UPDATE credentials SET token = (SELECT access_token FROM tokens)")
+        .execute(&raw)
+        .await
+        .unwrap();
     sqlx::query("UPDATE tokens SET access_token = refresh_token")
         .execute(&raw)
         .await
@@ -309,6 +381,14 @@ async fn tampered_or_moved_ciphertext_is_refused() {
         matches!(&err, StoreError::Unseal(UnsealError::Tampered { .. })),
         "{err}"
     );
+    let err = store
+        .credential(&bb(), &credential_name())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unseal(UnsealError::Tampered { what }) if what == "credential"),
+        "{err}"
+    );
     assert!(err
         .to_string()
         .contains("altered or copied from another row"));
@@ -330,22 +410,28 @@ async fn encrypting_a_plain_store_then_rotating_and_decrypting_keeps_every_secre
         store::open_with(&location(&path), &with_key(&key))
             .await
             .map(|_| ()),
-        Err(StoreError::PlainSecrets { count: 4, .. })
+        Err(StoreError::PlainSecrets { count: 5, .. })
     ));
     let store = store::open(&location(&path)).await.unwrap();
-    assert_eq!(store.reseal_secrets(Some(&key)).await.unwrap(), 4);
+    assert_eq!(store.reseal_secrets(Some(&key)).await.unwrap(), 5);
     assert_readable(store.as_ref()).await;
     drop(store);
     // secure_delete and the checkpoint leave no plain copy behind on disk.
     assert_eq!(leaked(&disk_bytes(&path)), Vec::<&str>::new());
+    assert!(stored_credential_token(&path)
+        .await
+        .starts_with(&format!("enc:v1:{}:", key.id())));
 
     let new = SecretKey::generate();
     let store = store::open_with(&location(&path), &with_key(&key))
         .await
         .unwrap();
-    assert_eq!(store.reseal_secrets(Some(&new)).await.unwrap(), 4);
+    assert_eq!(store.reseal_secrets(Some(&new)).await.unwrap(), 5);
     assert_readable(store.as_ref()).await;
     drop(store);
+    assert!(stored_credential_token(&path)
+        .await
+        .starts_with(&format!("enc:v1:{}:", new.id())));
     assert!(matches!(
         store::open_with(&location(&path), &with_key(&key))
             .await
@@ -357,8 +443,9 @@ async fn encrypting_a_plain_store_then_rotating_and_decrypting_keeps_every_secre
         .unwrap();
     assert_readable(store.as_ref()).await;
 
-    assert_eq!(store.reseal_secrets(None).await.unwrap(), 4);
+    assert_eq!(store.reseal_secrets(None).await.unwrap(), 5);
     drop(store);
+    assert_eq!(stored_credential_token(&path).await, CREDENTIAL);
     let store = store::open(&location(&path)).await.unwrap();
     assert_readable(store.as_ref()).await;
     assert_eq!(store.secrets_at_rest().await.unwrap().key_id, None);
@@ -422,7 +509,7 @@ async fn with_a_key_no_secret_reaches_a_pg_dump() {
             .unwrap(),
     );
     fill(plain.as_ref()).await;
-    assert_eq!(leaked(&dump(plain_schema)).len(), 4);
+    assert_eq!(leaked(&dump(plain_schema)).len(), 5);
 
     // And the key is needed to read it back.
     let reopened = store::PostgresStore::connect_in_schema(&url, &sealed_schema)

@@ -10,8 +10,9 @@ use gemnasium_bitbucket::declarative::{
     self, Change, Configuration, ConfigurationError, ExportSecrets,
 };
 use gemnasium_bitbucket::model::{
-    AccessToken, AccountInfo, Client, ClientSecret, HookRecord, Provider, ProviderName, Purpose,
-    RefreshToken, Repository, SecretText, ServiceUrl, Source, TokenSet,
+    AccessToken, AccountInfo, ApiScopeSet, Client, ClientSecret, CredentialKind, CredentialScopes,
+    HookRecord, Provider, ProviderName, Purpose, RefreshToken, Repository, SecretText, ServiceUrl,
+    Source, StoredCredential, TokenSet,
 };
 use gemnasium_bitbucket::store::{
     self, ConfigChange, DynStore, MemoryStore, MigrateError, SecretKey, SqliteStore, StoreContents,
@@ -343,12 +344,48 @@ fn repo(workspace: &str, n: u32) -> Repository {
     repo
 }
 
-/// A store with a bit of everything: configuration, tokens in several states, repositories
-/// (one gone), tracked repositories with and without a webhook, listing states, a deprecation.
+/// Two stored sync credentials: a workspace access token with an expiry, and an API token of
+/// the other provider without one.
+fn credentials() -> [StoredCredential; 2] {
+    [
+        StoredCredential::new(
+            name("bitbucket.org"),
+            "acme-access".parse().unwrap(),
+            CredentialKind::AccessToken {
+                workspace: "acme".parse().unwrap(),
+            },
+            SecretText::new("access-token-credential-value").unwrap(),
+            CredentialScopes::OAuth("repository,webhook".parse().unwrap()),
+            "{0000000a-0000-4000-8000-00000000000a}".parse().unwrap(),
+            "acme".into(),
+            DateTime::from_timestamp(2_000_000_000, 0),
+        ),
+        StoredCredential::new(
+            name("bb.example"),
+            "ci-bot".parse().unwrap(),
+            CredentialKind::ApiToken {
+                email: "ci@acme.example".into(),
+                workspace: None,
+            },
+            SecretText::new("api-token-credential-value").unwrap(),
+            CredentialScopes::Api(ApiScopeSet::for_sync()),
+            account(1).uuid,
+            "user1".into(),
+            None,
+        ),
+    ]
+}
+
+/// A store with a bit of everything: configuration, tokens in several states, stored sync
+/// credentials of both kinds, repositories (one gone), tracked repositories with and without a
+/// webhook, listing states, a deprecation.
 async fn fill(store: &DynStore) {
     declarative::apply(store.as_ref(), &configuration("consumer-secret"), false)
         .await
         .unwrap();
+    for credential in credentials() {
+        store.add_credential(&credential).await.unwrap();
+    }
     let bb = name("bitbucket.org");
     store
         .put_token(&bb, Purpose::Sync, &account(1), &tokens("one"))
@@ -435,6 +472,8 @@ async fn migrate_sqlite_to_encrypted_postgres_and_back_is_equal() {
         summary(&original)
     );
     assert_eq!(original.counts().hooks, 1);
+    assert_eq!(original.counts().credentials, 2);
+    assert_eq!(original.credentials.len(), 2, "{}", summary(&original));
 
     let key = SecretKey::generate();
     let schema = format!("t_{:016x}", rand::random::<u64>());
@@ -448,9 +487,16 @@ async fn migrate_sqlite_to_encrypted_postgres_and_back_is_equal() {
         .unwrap();
     assert_eq!(report.rows, original.counts());
     let sealed = pg.secrets_at_rest().await.unwrap();
-    // 3 consumer secrets, 3 access and 3 refresh tokens, 1 webhook secret.
-    assert_eq!((sealed.encrypted, sealed.plain), (10, 0), "{sealed:?}");
+    // 3 consumer secrets, 3 access and 3 refresh tokens, 2 stored credentials, 1 webhook secret.
+    assert_eq!((sealed.encrypted, sealed.plain), (12, 0), "{sealed:?}");
     assert_eq!(pg.export_contents().await.unwrap(), original);
+    let copied = pg.credentials(None).await.unwrap();
+    assert_eq!(copied, original.credentials);
+    assert_eq!(
+        copied[1].secret.expose_secret(),
+        "access-token-credential-value",
+        "the token reads back through the target's key"
+    );
 
     // Reopened with the key, copied into a plain SQLite store: equal to the first.
     let pg_again = store::PostgresStore::connect_in_schema(&url, &schema)
@@ -493,6 +539,7 @@ async fn a_non_empty_target_is_refused_unless_replacing(target: DynStore) {
         .await
         .unwrap();
     assert_eq!(report.replaced.providers, 2);
+    assert_eq!(report.rows.credentials, 2);
     assert_eq!(
         target.export_contents().await.unwrap(),
         source.export_contents().await.unwrap()

@@ -16,6 +16,7 @@
 //! `optional:` form, whose expression yields `Option<DynStore>`: `None` prints a skip notice.
 
 pub mod config;
+pub mod credentials;
 pub mod events;
 pub mod repos;
 
@@ -67,6 +68,11 @@ macro_rules! store_conformance {
             deprecations_are_remembered_with_the_doctor_report_time,
             allowed_workspaces_round_trip,
         );
+        $crate::store_conformance!(@credentials $open;
+            credentials_round_trip_in_order_and_are_deleted,
+            credential_names_are_unique_per_provider_and_need_it,
+            deleting_a_provider_with_credentials_needs_cascade,
+        );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn repository_checks() {
             let opened: Option<$crate::store::DynStore> = $open.await;
@@ -93,6 +99,17 @@ macro_rules! store_conformance {
                 let opened: Option<$crate::store::DynStore> = $open.await;
                 if let Some(store) = opened {
                     $crate::testing::conformance::events::$check(store).await;
+                }
+            }
+        )*
+    };
+    (@credentials $open:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let opened: Option<$crate::store::DynStore> = $open.await;
+                if let Some(store) = opened {
+                    $crate::testing::conformance::credentials::$check(store).await;
                 }
             }
         )*
