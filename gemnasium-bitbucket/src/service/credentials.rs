@@ -396,11 +396,16 @@ async fn prove_hooks(api: &ApiClient, repo: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Bitbucket's 401 message for a sentence: quoted, or described when there was none (the API
+/// layer describes a missing body in parentheses, such as "(empty body)").
 fn quoted(message: &str) -> String {
-    if message.trim().is_empty() {
-        "with no message".to_owned()
-    } else {
-        format!("\"{}\"", message.trim())
+    let message = message.trim();
+    if message.is_empty() {
+        return "401 with no message".to_owned();
+    }
+    match message.strip_prefix('(').and_then(|m| m.strip_suffix(')')) {
+        Some(described) => format!("401 with an {described}"),
+        None => format!("401 \"{message}\""),
     }
 }
 
@@ -432,5 +437,12 @@ mod tests {
             authorization(&access, &token),
             Authorization::Bearer(_)
         ));
+    }
+
+    #[test]
+    fn refusals_quote_bitbucket_or_say_there_was_nothing_to_quote() {
+        assert_eq!(quoted(" Bad token "), "401 \"Bad token\"");
+        assert_eq!(quoted("(empty body)"), "401 with an empty body");
+        assert_eq!(quoted(""), "401 with no message");
     }
 }

@@ -286,6 +286,15 @@ async fn api_tokens_with_a_wrong_email_no_scopes_short_scopes_another_workspace_
     let good = mock.add_api_token(&jane, &API_SCOPES, None, None);
     refused(
         &bitbucket,
+        api(EMAIL, "not-a-real-api-token", None),
+        &[
+            "refused the API token for jane@example.com",
+            "401 with an empty body",
+        ],
+    )
+    .await;
+    refused(
+        &bitbucket,
         api("someone@example.com", &good, None),
         &["refused the API token for someone@example.com", "email"],
     )
