@@ -53,6 +53,7 @@ fn start_chromedriver(driver: &PathBuf, logs: PathBuf) -> (Proc, String) {
     let proc = Proc {
         child,
         stderr: logs,
+        stdout: std::sync::Arc::default(),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -31,6 +31,96 @@ fn prints_its_url_and_the_configure_values_within_10_seconds() {
     assert!(status.success());
 }
 
+/// The banner's `VAR=value program args…` lines, as (VAR, value, args).
+fn printed_commands(banner: &str) -> Vec<(String, String, Vec<String>)> {
+    banner
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let (var, value) = words.next()?.split_once('=')?;
+            if !var.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                return None;
+            }
+            let args = words.skip(1).map(str::to_owned).collect(); // less the program name
+            Some((var.to_owned(), value.to_owned(), args))
+        })
+        .collect()
+}
+
+#[test]
+fn the_printed_credential_commands_store_tokens_that_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(BIN);
+    command.args(["mock-server", "--port", "0", "--workspaces", "acme:3"]);
+    let (mut mock, _) = spawn_and_read(
+        command,
+        dir.path().join("mock.log"),
+        "Deliver a signed repo:push",
+        Duration::from_secs(10),
+    );
+    let log = mock.printed();
+    let base = log
+        .lines()
+        .find_map(|l| l.strip_prefix("mock Bitbucket listening on "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let cli = || {
+        let mut cmd = Command::new(BIN);
+        cmd.env("GEMNASIUM_STORE", &store)
+            .env("HOME", dir.path())
+            .env_remove("GEMNASIUM_SECRET_KEY");
+        cmd
+    };
+    let ok = |out: std::process::Output| {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    ok(cli()
+        .args([
+            "configure",
+            "--homepage",
+            "https://g.example",
+            "--site-url",
+            &base,
+        ])
+        .args(["--api-url", &base, "--key", "mock-consumer-key"])
+        .args(["--secret-env", "S", "--yes", "--sync-only"])
+        .env("S", "mock-consumer-secret")
+        .output()
+        .unwrap());
+    let commands = printed_commands(&log);
+    let adds: Vec<_> = commands
+        .iter()
+        .filter(|(var, _, _)| var == "ACCESS_TOKEN" || var == "API_TOKEN")
+        .collect();
+    assert_eq!(adds.len(), 2, "{log}");
+    for (var, value, args) in adds {
+        let out = ok(cli().args(args).env(var, value).output().unwrap());
+        assert!(out.contains("stored"), "{out}");
+    }
+    // The access token lists its workspace in one request (no `/2.0/user/workspaces`, which
+    // Bitbucket refuses it); the API token asks for its account's workspaces first.
+    for (name, requests) in [("acme-bot", 1), ("jdoe-api", 2)] {
+        let out = ok(cli()
+            .args(["repo-syncer", "sync", "bitbucket.org", "--credential", name])
+            .output()
+            .unwrap());
+        assert!(out.contains("repositories: 3 listed"), "{name}: {out}");
+        assert!(
+            out.contains(&format!("requests: {requests} ")),
+            "{name}: {out}"
+        );
+    }
+    assert!(mock.terminate(Duration::from_secs(10)).is_some());
+}
+
 #[test]
 fn the_json_banner_has_the_configure_values() {
     let dir = tempfile::tempdir().unwrap();

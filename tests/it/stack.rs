@@ -15,6 +15,8 @@ pub const SERVICE: &str = env!("CARGO_BIN_EXE_gemnasium-service-e2e");
 pub struct Proc {
     pub child: Child,
     pub stderr: std::path::PathBuf,
+    /// Every line it printed on standard output so far.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Proc {
@@ -42,6 +44,14 @@ impl Proc {
         None
     }
 
+    /// What it printed on standard output so far.
+    pub fn printed(&self) -> String {
+        self.stdout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .join("\n")
+    }
+
     /// What it logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
@@ -66,9 +76,14 @@ pub fn spawn_and_read(
     let stdout = child.stdout.take().expect("piped stdout");
     let (send, receive) = std::sync::mpsc::channel();
     let wanted = prefix.to_owned();
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = printed.clone();
     std::thread::spawn(move || {
         let mut found = false;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            kept.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(line.clone());
             if !found {
                 if let Some(rest) = line.strip_prefix(&wanted) {
                     found = true;
@@ -78,7 +93,11 @@ pub fn spawn_and_read(
             // Keep draining so that the child never blocks on a full pipe.
         }
     });
-    let proc = Proc { child, stderr };
+    let proc = Proc {
+        child,
+        stderr,
+        stdout: printed,
+    };
     match receive.recv_timeout(within) {
         Ok(rest) => (proc, rest),
         Err(_) => panic!(

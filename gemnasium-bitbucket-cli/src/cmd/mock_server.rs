@@ -76,6 +76,18 @@ fn print_setup(setup: &MockSetup) {
         setup.api_url,
         setup.key
     );
+    println!("Or sync without signing in, with a workspace access token or jdoe's API token:");
+    if let Some(access) = &setup.access_token {
+        println!(
+            "  ACCESS_TOKEN={} gemnasium-bitbucket auth credentials add bitbucket.org {}-bot --access-token-env ACCESS_TOKEN --workspace {} --expires-at {}",
+            access.token, access.workspace, access.workspace, access.expires_on
+        );
+    }
+    println!(
+        "  API_TOKEN={} gemnasium-bitbucket auth credentials add bitbucket.org jdoe-api --api-token-env API_TOKEN --email {} --expires-at {}",
+        setup.api_token.token, setup.api_token.email, setup.api_token.expires_on
+    );
+    println!("  gemnasium-bitbucket repo-syncer sync bitbucket.org --credential jdoe-api");
     println!("Deliver a signed repo:push to every hook of a repository:");
     println!(
         "  curl -X POST '{}/_mock/push?repo=acme/r00'",

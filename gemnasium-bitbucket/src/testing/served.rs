@@ -22,6 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{MockBitbucket, MockConsumer, MockUser, Quirks};
+use crate::model::AccountUuid;
 
 /// The consumer key the served mock registers (a test value, fine to print).
 pub const MOCK_KEY: &str = "mock-consumer-key";
@@ -189,6 +190,32 @@ pub struct SeededUser {
     pub uuid: String,
 }
 
+/// A seeded workspace access token (the mock's own test value).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SeededAccessToken {
+    /// The workspace it belongs to.
+    pub workspace: String,
+    /// The token.
+    pub token: String,
+    /// Its expiry date, `YYYY-MM-DD`.
+    pub expires_on: String,
+}
+
+/// A seeded API token of `jdoe` (the mock's own test value).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SeededApiToken {
+    /// The account's email address (the Basic user name).
+    pub email: String,
+    /// The token.
+    pub token: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// Its expiry date, `YYYY-MM-DD`.
+    pub expires_on: String,
+}
+
 /// Why seeding failed.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -229,6 +256,10 @@ pub struct MockSetup {
     pub workspaces: String,
     /// Repositories in all.
     pub repositories: usize,
+    /// A workspace access token of the first workspace (`repository`, `webhook`; 90 days).
+    pub access_token: Option<SeededAccessToken>,
+    /// An API token of `jdoe` with the scopes a sync needs (365 days).
+    pub api_token: SeededApiToken,
 }
 
 impl MockBitbucket {
@@ -289,6 +320,7 @@ impl MockBitbucket {
             latency: options.latency,
             ..Quirks::default()
         });
+        let (access_token, api_token) = self.seed_tokens(options, &uuids[0]);
         let base = self.public_base();
         Ok(MockSetup {
             site_url: base.clone(),
@@ -302,7 +334,52 @@ impl MockBitbucket {
             signed_in: options.signed_in.clone(),
             workspaces: options.workspaces.to_string(),
             repositories,
+            access_token,
+            api_token,
         })
+    }
+
+    /// A workspace access token of the first workspace and an API token of `jane`, so that
+    /// both credential kinds can be tried offline.
+    fn seed_tokens(
+        &self,
+        options: &MockSetupOptions,
+        jane: &AccountUuid,
+    ) -> (Option<SeededAccessToken>, SeededApiToken) {
+        let day = |days: i64| {
+            (chrono::Utc::now() + chrono::Duration::days(days))
+                .format("%Y-%m-%d")
+                .to_string()
+        };
+        let access_token =
+            options
+                .workspaces
+                .entries()
+                .first()
+                .map(|(workspace, _)| SeededAccessToken {
+                    workspace: workspace.clone(),
+                    token: self.add_access_token(
+                        workspace,
+                        "repository,webhook",
+                        Some(chrono::Duration::days(91)),
+                    ),
+                    expires_on: day(90),
+                });
+        let scopes = [
+            "read:user:bitbucket",
+            "read:workspace:bitbucket",
+            "read:repository:bitbucket",
+            "read:webhook:bitbucket",
+            "write:webhook:bitbucket",
+            "delete:webhook:bitbucket",
+        ];
+        let api_token = SeededApiToken {
+            email: "jane@example.com".to_owned(),
+            token: self.add_api_token(jane, &scopes, Some(chrono::Duration::days(366)), None),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            expires_on: day(365),
+        };
+        (access_token, api_token)
     }
 }
 
