@@ -371,6 +371,17 @@ pub enum CredentialsCommand {
         #[arg(value_parser = args::provider_name)]
         provider: Option<ProviderName>,
     },
+    /// Check a stored credential against Bitbucket again (Bitbucket does not announce that a
+    /// token was revoked or has expired; asking is the only way to know). `doctor` does it too.
+    #[command(after_help = "Example:\n  auth credentials verify bitbucket.org acme-bot")]
+    Verify {
+        /// The provider.
+        #[arg(value_parser = args::provider_name)]
+        provider: ProviderName,
+        /// The credential's name, as `auth credentials list` shows it.
+        #[arg(value_parser = args::credential_name)]
+        name: CredentialName,
+    },
     /// Delete a stored credential (revoke the token on Bitbucket too).
     #[command(after_help = "Example:\n  auth credentials delete bitbucket.org acme-bot")]
     Delete {

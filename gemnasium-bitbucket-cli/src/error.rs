@@ -178,6 +178,7 @@ fn service_hint(e: &Error) -> Option<String> {
             "choose another name, or replace it: `auth credentials delete {provider} {name}`, then add it again"
         ),
         Error::CredentialExpired { .. } => "create a new token on Bitbucket, then `auth credentials add` it (and delete the old one)".into(),
+        Error::CredentialRejected { .. } => "create a new token on Bitbucket, `auth credentials add` it under a new name, then `auth credentials delete` this one".into(),
         Error::CredentialRefused { .. } => "fix the token or its options as said above, then run the same command again".into(),
         Error::WorkspaceNotAllowed { .. } => {
             "sign in with an account that belongs to one of those workspaces, or ask an administrator to add the account to one (`auth provider show PROVIDER` lists them)".into()

@@ -253,6 +253,14 @@ pub enum Problem {
         /// When, if known.
         expires_at: Option<DateTime<Utc>>,
     },
+    /// Bitbucket no longer accepts a stored access or API token (revoked, expired, or its
+    /// scopes changed).
+    CredentialRejected {
+        /// Its provider.
+        provider: ProviderName,
+        /// Its name.
+        name: CredentialName,
+    },
     /// A refresh token is idle long enough to risk Bitbucket's ~3-month expiry.
     TokenIdle {
         /// Whose.
@@ -295,8 +303,8 @@ impl Problem {
             Problem::Unreachable => "check the network, or the provider's token URL".into(),
             Problem::NotVerified => "run the check online to verify the consumer on Bitbucket".into(),
             Problem::TokenNeedsReauth { .. } | Problem::TokenExpired { .. } => "the account owner signs in again".into(),
-            Problem::CredentialExpiry { provider, name, expires_at: None } => format!("record when it expires: delete it and add it again with --expires-at (`auth credentials delete {provider} {name}`), so that its end is seen coming"),
-            Problem::CredentialExpiry { provider, name, .. } => format!("create a new token on Bitbucket, store it under a new name (`auth credentials add {provider} …`), sync with it, then delete `{name}` and revoke the old token"),
+            Problem::CredentialExpiry { name, expires_at: None, .. } => format!("record when `{name}` expires (Bitbucket shows it when the token is created): store it again with its expiry date, so that its end is seen coming"),
+            Problem::CredentialExpiry { name, .. } | Problem::CredentialRejected { name, .. } => format!("create a new token on Bitbucket, store it under a new name, sync with it, then delete `{name}` and revoke its token on Bitbucket"),
             Problem::TokenIdle { .. } => "refresh idle tokens daily (a refresh keeps them alive)".into(),
             Problem::SignInUnrestricted { .. } => "unless anyone with a Bitbucket account may sign in, limit sign-in to your workspaces".into(),
             Problem::Deprecated { announcement, .. } => match announcement {

@@ -209,6 +209,28 @@ async fn an_access_token_is_checked_stored_encrypted_listed_and_synced_with() {
 
     let (code, out, err) = cli(
         &site,
+        &["auth", "credentials", "verify", "bitbucket.org", "acme-bot"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("accepted by Bitbucket"), "{out}");
+    site.mock.expire_credential(&token);
+    let (code, out, err) = cli(
+        &site,
+        &["auth", "credentials", "verify", "bitbucket.org", "acme-bot"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("no longer accepts credential `acme-bot`"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+
+    let (code, out, err) = cli(
+        &site,
         &["auth", "credentials", "delete", "bitbucket.org", "acme-bot"],
         &[],
     )

@@ -132,6 +132,18 @@ pub async fn run(ctx: &Ctx, command: CredentialsCommand) -> anyhow::Result<()> {
                 "no stored credentials; add one with `auth credentials add PROVIDER NAME --access-token-env VAR --workspace SLUG`",
             )?)
         }
+        CredentialsCommand::Verify { provider, name } => {
+            let bitbucket = ctx.bitbucket(Access::Read, 10).await?;
+            let scopes = bitbucket.verify_credential(&provider, &name).await?;
+            if ctx.json {
+                return print_json(&json!({
+                    "provider": provider, "name": name, "accepted": true,
+                    "scopes": scopes.to_string(),
+                }));
+            }
+            outln!("credential {provider}/{name}: accepted by Bitbucket (scopes shown to work: {scopes})")?;
+            Ok(())
+        }
         CredentialsCommand::Delete { provider, name } => {
             let bitbucket = ctx.bitbucket(Access::Write, 30).await?;
             bitbucket.delete_credential(&provider, &name).await?;

@@ -151,6 +151,52 @@ impl Bitbucket {
         }
     }
 
+    /// Checks the stored credential `name` against Bitbucket again, with the probes
+    /// [`add_credential`](Self::add_credential) made (Bitbucket does not say when a token is
+    /// revoked or expires: asking is the only way to know). Returns the scopes shown to work.
+    ///
+    /// # Errors
+    /// [`Error::NoCredential`], [`Error::NoSource`], [`Error::CredentialExpired`] when its
+    /// recorded expiry has passed (nothing is sent), [`Error::CredentialRejected`] when
+    /// Bitbucket refuses it, or or the store's failure.
+    pub async fn verify_credential(
+        &self,
+        provider: &ProviderName,
+        name: &CredentialName,
+    ) -> Result<CredentialScopes, Error> {
+        let stored = self.usable_credential(provider, name).await?;
+        let source = self
+            .store()
+            .source(provider)
+            .await?
+            .ok_or_else(|| Error::NoSource(provider.clone()))?;
+        let api = self.credential_api(
+            &source.api_url,
+            provider,
+            name,
+            &stored.kind,
+            &stored.secret,
+        );
+        let probed = match &stored.kind {
+            CredentialKind::AccessToken { workspace } => probe_access_token(&api, workspace).await,
+            CredentialKind::ApiToken { email, workspace } => {
+                probe_api_token(&api, email, workspace.as_ref()).await
+            }
+        };
+        let rejected = |reason: String| Error::CredentialRejected {
+            name: name.clone(),
+            reason,
+        };
+        let probed = probed.map_err(rejected)?;
+        if probed.account != stored.account {
+            return Err(rejected(format!(
+                "it now acts as {} ({}), not as the {} it was stored for",
+                probed.identity, probed.account, stored.identity
+            )));
+        }
+        Ok(probed.scopes)
+    }
+
     /// The stored credential `name` of `provider`, usable now.
     pub(crate) async fn usable_credential(
         &self,

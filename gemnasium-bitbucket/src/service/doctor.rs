@@ -5,7 +5,7 @@ use crate::doctor::{
     check_configuration, check_credentials, check_deprecations, check_tokens, consumer_finding,
     Finding, Problem, Subject,
 };
-use crate::model::TokenState;
+use crate::model::{StoredCredential, TokenState};
 use crate::store::DynStore;
 
 /// Remembers in the store every deprecation Bitbucket names in a 410, for `doctor`.
@@ -68,9 +68,43 @@ impl DoctorOptions {
 }
 
 impl Bitbucket {
+    /// One finding per stored credential whose recorded expiry has not passed: whether
+    /// Bitbucket still accepts it.
+    async fn verify_credentials(&self, credentials: &[StoredCredential]) -> Vec<Finding> {
+        let now = chrono::Utc::now();
+        let mut findings = Vec::new();
+        for credential in credentials.iter().filter(|c| !c.expired_at(now)) {
+            let subject = Subject::Credential {
+                provider: credential.provider.clone(),
+                name: credential.name.clone(),
+            };
+            findings.push(
+                match self
+                    .verify_credential(&credential.provider, &credential.name)
+                    .await
+                {
+                    Ok(scopes) => Finding::pass(
+                        subject,
+                        format!("accepted by Bitbucket (scopes shown to work: {scopes})"),
+                    ),
+                    Err(e) => Finding::fail(
+                        subject,
+                        e.to_string(),
+                        Problem::CredentialRejected {
+                            provider: credential.provider.clone(),
+                            name: credential.name.clone(),
+                        },
+                    ),
+                },
+            );
+        }
+        findings
+    }
+
     /// Checks the whole set-up: store, providers (and the callback URL to register), clients'
     /// scopes, sources, every consumer on Bitbucket (unless offline: only a clear acceptance
-    /// passes), stored tokens and credentials (expiry), and the deprecations Bitbucket announced (410 with a
+    /// passes), stored tokens, stored credentials (expiry, and acceptance unless offline), and
+    /// the deprecations Bitbucket announced (410 with a
     /// `CHANGE-NNNN`) since the last run. Writes only the time of this run (so that the next
     /// one reports only newer deprecations), and tokens with `options.refresh`.
     ///
@@ -112,6 +146,9 @@ impl Bitbucket {
         findings.extend(check_tokens(&tokens, chrono::Utc::now()));
         let credentials = store.credentials(None).await?;
         findings.extend(check_credentials(&credentials, chrono::Utc::now()));
+        if !options.offline {
+            findings.extend(self.verify_credentials(&credentials).await);
+        }
         // Deprecations seen since the last report; then this report is the last one. A store
         // opened read-only cannot remember it: the next run reports them again, which is safe.
         let reported_at = chrono::Utc::now();

@@ -131,6 +131,14 @@ pub enum Error {
         /// What Bitbucket refused and how to fix it (never the token).
         reason: String,
     },
+    /// Bitbucket no longer accepts a stored credential.
+    #[error("Bitbucket no longer accepts credential `{name}`: {reason}")]
+    CredentialRejected {
+        /// The credential.
+        name: crate::model::CredentialName,
+        /// What Bitbucket refused (never the token).
+        reason: String,
+    },
     /// A repository to untrack is not tracked.
     #[error("repository `{full_name}` is not tracked by {source_name}; nothing was changed")]
     NotTracked {

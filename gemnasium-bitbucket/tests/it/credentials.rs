@@ -451,8 +451,44 @@ async fn expiry_is_seen_coming_refused_when_past_and_a_dead_token_is_reported_cl
         .unwrap_err();
     assert!(matches!(err, Error::CredentialExpired { .. }), "{err:?}");
 
-    // Revoked or expired on Bitbucket's side: the sync fails saying Bitbucket refused it.
+    // Online, doctor asks Bitbucket whether each live credential is still accepted.
+    let online = bitbucket.doctor(&DoctorOptions::new()).await.unwrap();
+    let accepted = online
+        .iter()
+        .filter(|f| {
+            f.subject
+                == Subject::Credential {
+                    provider: bb(),
+                    name: name("soon"),
+                }
+        })
+        .any(|f| f.status == Status::Pass && f.message.contains("accepted by Bitbucket"));
+    assert!(accepted, "{online:#?}");
+    bitbucket
+        .verify_credential(&bb(), &name("unknown"))
+        .await
+        .unwrap();
+
+    // Revoked or expired on Bitbucket's side: verify and doctor say so, and the sync fails
+    // saying Bitbucket refused it.
     mock.expire_credential(&token);
+    let err = bitbucket
+        .verify_credential(&bb(), &name("soon"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::CredentialRejected { .. }), "{err:?}");
+    assert!(err.to_string().contains("Token is invalid"), "{err}");
+    let online = bitbucket.doctor(&DoctorOptions::new()).await.unwrap();
+    let rejected = online.iter().any(|f| {
+        f.subject
+            == Subject::Credential {
+                provider: bb(),
+                name: name("soon"),
+            }
+            && f.status == Status::Fail
+            && f.message.contains("no longer accepts")
+    });
+    assert!(rejected, "{online:#?}");
     let syncer = bitbucket
         .syncer(&bb(), Credential::Stored(name("soon")))
         .await
