@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{run_cli, Sandbox};
+use crate::support::{configure_against, keygen, run_cli, Sandbox};
 use gemnasium_bitbucket::testing::{MockBitbucket, MockConsumer, MockUser};
 
 const KEY: &str = "cli-creds-consumer-key-0123456789";
@@ -28,32 +28,9 @@ async fn site() -> Site {
     let _ = mock.add_repository("acme", "widget", &[&jane]);
     let _ = mock.add_repository("acme", "gadget", &[&jane]);
     let sandbox = Sandbox::new();
-    let out = sandbox.cmd().args(["store", "keygen"]).output().unwrap();
-    let key = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    let mut cmd = sandbox.cmd();
-    cmd.args([
-        "configure",
-        "--homepage",
-        "https://g.example",
-        "--key",
-        KEY,
-        "--secret-env",
-        "S",
-        "--yes",
-        "--no-verify",
-        "--site-url",
-        &mock.uri(),
-        "--api-url",
-        &mock.uri(),
-    ])
-    .env("S", SECRET)
-    .env("GEMNASIUM_SECRET_KEY", &key)
-    .write_stdin("");
+    let key = keygen(&sandbox);
+    let mut cmd = configure_against(&sandbox, &mock, KEY, SECRET, &["--no-verify"]);
+    cmd.env("GEMNASIUM_SECRET_KEY", &key);
     let (code, out, err) = run_cli(cmd).await;
     assert_eq!(code, 0, "{out}{err}");
     Site {
@@ -75,6 +52,25 @@ async fn cli(site: &Site, args: &[&str], env: &[(&str, &str)]) -> (i32, String, 
     run_cli(cmd).await
 }
 
+/// `auth credentials add bitbucket.org acme-bot` of access token `token` for workspace acme,
+/// expiring on `expires_on`.
+async fn add_acme_bot(site: &Site, token: &str, expires_on: &str) -> (i32, String, String) {
+    let args = [
+        "auth",
+        "credentials",
+        "add",
+        "bitbucket.org",
+        "acme-bot",
+        "--access-token-env",
+        "ACME_TOKEN",
+        "--workspace",
+        "acme",
+        "--expires-at",
+        expires_on,
+    ];
+    cli(site, &args, &[("ACME_TOKEN", token)]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_token_is_checked_stored_encrypted_listed_and_synced_with() {
     let site = site().await;
@@ -83,24 +79,7 @@ async fn an_access_token_is_checked_stored_encrypted_listed_and_synced_with() {
         "repository,webhook",
         Some(chrono::Duration::days(200)),
     );
-    let (code, out, err) = cli(
-        &site,
-        &[
-            "auth",
-            "credentials",
-            "add",
-            "bitbucket.org",
-            "acme-bot",
-            "--access-token-env",
-            "ACME_TOKEN",
-            "--workspace",
-            "acme",
-            "--expires-at",
-            "2099-01-31",
-        ],
-        &[("ACME_TOKEN", &token)],
-    )
-    .await;
+    let (code, out, err) = add_acme_bot(&site, &token, "2099-01-31").await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("credential bitbucket.org/acme-bot stored"),
@@ -361,24 +340,7 @@ async fn doctor_warns_before_a_credential_expires() {
     let soon = (chrono::Utc::now() + chrono::Duration::days(5))
         .format("%Y-%m-%d")
         .to_string();
-    let (code, out, err) = cli(
-        &site,
-        &[
-            "auth",
-            "credentials",
-            "add",
-            "bitbucket.org",
-            "acme-bot",
-            "--access-token-env",
-            "T",
-            "--workspace",
-            "acme",
-            "--expires-at",
-            &soon,
-        ],
-        &[("T", &token)],
-    )
-    .await;
+    let (code, out, err) = add_acme_bot(&site, &token, &soon).await;
     assert_eq!(code, 0, "{out}{err}");
     let (_, out, err) = cli(&site, &["doctor", "--offline"], &[]).await;
     assert!(

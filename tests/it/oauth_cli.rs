@@ -7,7 +7,7 @@ use std::process::{Output, Stdio};
 use gemnasium_bitbucket::model::{Purpose, TokenState};
 use gemnasium_bitbucket::testing::{MockBitbucket, MockConsumer, MockUser};
 
-use crate::support::{Sandbox, BIN};
+use crate::support::{configure_against, Sandbox, BIN};
 
 const KEY: &str = "mock-key";
 const SECRET: &str = "mock-secret-9c1e-never-printed";
@@ -33,27 +33,7 @@ async fn mock(consumer: MockConsumer) -> MockBitbucket {
 }
 
 fn configure(s: &Sandbox, bitbucket: &MockBitbucket, extra: &[&str]) -> assert_cmd::Command {
-    let mut cmd = s.cmd();
-    cmd.args([
-        "configure",
-        "--homepage",
-        "https://g.example",
-        "--key",
-        KEY,
-        "--secret-env",
-        "BB_SECRET",
-        "--yes",
-    ])
-    .args([
-        "--site-url",
-        &bitbucket.uri(),
-        "--api-url",
-        &bitbucket.uri(),
-    ])
-    .args(extra)
-    .env("BB_SECRET", SECRET)
-    .write_stdin("");
-    cmd
+    configure_against(s, bitbucket, KEY, SECRET, extra)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,21 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, SEED};
-
-fn keygen(s: &Sandbox) -> String {
-    let out = s.cmd().args(["store", "keygen"]).output().unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let key = stdout
-        .lines()
-        .last()
-        .expect("the key is the last line")
-        .to_owned();
-    assert!(!stderr.contains(&key), "the key went to stderr too");
-    key
-}
+use crate::support::{keygen, Sandbox, SEED};
 
 /// The id every message names a key by.
 fn key_id(key: &str) -> String {

@@ -143,6 +143,53 @@ pub struct World {
     pub jane: AccountUuid,
 }
 
+/// `configure` of consumer `key`/`secret` (given through `BB_SECRET`) against `bitbucket`, with
+/// `extra` arguments; standard input is empty.
+pub fn configure_against(
+    s: &Sandbox,
+    bitbucket: &MockBitbucket,
+    key: &str,
+    secret: &str,
+    extra: &[&str],
+) -> Command {
+    let mut cmd = s.cmd();
+    cmd.args([
+        "configure",
+        "--homepage",
+        "https://g.example",
+        "--key",
+        key,
+        "--secret-env",
+        "BB_SECRET",
+        "--yes",
+    ])
+    .args([
+        "--site-url",
+        &bitbucket.uri(),
+        "--api-url",
+        &bitbucket.uri(),
+    ])
+    .args(extra)
+    .env("BB_SECRET", secret)
+    .write_stdin("");
+    cmd
+}
+
+/// A fresh key from `store keygen` (its last line of standard output, never on standard error).
+pub fn keygen(s: &Sandbox) -> String {
+    let out = s.cmd().args(["store", "keygen"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let key = stdout
+        .lines()
+        .last()
+        .expect("the key is the last line")
+        .to_owned();
+    assert!(!stderr.contains(&key), "the key went to stderr too");
+    key
+}
+
 /// A configured sandbox whose store holds jane's sync token, and acme (12 repos, admin of
 /// r00 only) and beta (2 repos) on the mock.
 pub async fn world() -> World {
@@ -164,26 +211,13 @@ pub async fn world() -> World {
         ..Quirks::default()
     });
     let sandbox = Sandbox::new();
-    let mut cmd = sandbox.cmd();
-    cmd.args([
-        "configure",
-        "--homepage",
-        "https://g.example",
-        "--key",
+    let cmd = configure_against(
+        &sandbox,
+        &bitbucket,
         SYNC_KEY,
-        "--secret-env",
-        "S",
-        "--yes",
-        "--no-verify",
-    ])
-    .args([
-        "--site-url",
-        &bitbucket.uri(),
-        "--api-url",
-        &bitbucket.uri(),
-    ])
-    .env("S", SYNC_SECRET)
-    .write_stdin("");
+        SYNC_SECRET,
+        &["--no-verify"],
+    );
     assert_eq!(run_cli(cmd).await.0, 0);
     let (access, refresh) = bitbucket.issue_tokens(SYNC_KEY, &jane);
     let store_url = sandbox.store();

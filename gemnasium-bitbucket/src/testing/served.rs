@@ -22,7 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{MockBitbucket, MockConsumer, MockUser, Quirks};
-use crate::model::AccountUuid;
+use crate::model::{AccountUuid, ApiScope, ApiScopeSet};
 
 /// The consumer key the served mock registers (a test value, fine to print).
 pub const MOCK_KEY: &str = "mock-consumer-key";
@@ -365,14 +365,8 @@ impl MockBitbucket {
                     ),
                     expires_on: day(90),
                 });
-        let scopes = [
-            "read:user:bitbucket",
-            "read:workspace:bitbucket",
-            "read:repository:bitbucket",
-            "read:webhook:bitbucket",
-            "write:webhook:bitbucket",
-            "delete:webhook:bitbucket",
-        ];
+        let sync_scopes = ApiScopeSet::for_sync();
+        let scopes: Vec<&str> = sync_scopes.iter().map(ApiScope::as_str).collect();
         let api_token = SeededApiToken {
             email: "jane@example.com".to_owned(),
             token: self.add_api_token(jane, &scopes, Some(chrono::Duration::days(366)), None),
