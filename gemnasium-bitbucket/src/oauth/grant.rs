@@ -131,11 +131,13 @@ fn bad_url(what: &'static str, e: &url::ParseError) -> OAuthError {
     }
 }
 
-/// The model's token set from a token response; `previous_refresh` is kept when a response
-/// carries no new refresh token (Bitbucket always rotates, but a missing key must not lose it).
+/// The model's token set from a token response. Of the `previous` tokens (a refresh), the
+/// refresh token is kept when the response carries no new one (Bitbucket always rotates, but a
+/// missing key must not lose it), and the scopes when it names none (RFC 6749 §5.1: an absent
+/// scope means the scope granted before, not no scope).
 fn token_set(
     response: &TokenResponseBody,
-    previous_refresh: Option<&RefreshToken>,
+    previous: Option<&TokenSet>,
 ) -> Result<TokenSet, OAuthError> {
     let mut words: Vec<String> = response
         .scopes()
@@ -144,17 +146,21 @@ fn token_set(
     if let Some(legacy) = &response.extra_fields().scopes {
         words.push(legacy.clone());
     }
+    let scopes = match previous {
+        Some(previous) if words.is_empty() => previous.scopes.clone(),
+        _ => ScopeSet::parse_lenient(&words.join(" ")),
+    };
     Ok(TokenSet {
         access_token: AccessToken::new(response.access_token().secret().clone())?,
         refresh_token: match response.refresh_token() {
             Some(rt) => Some(RefreshToken::new(rt.secret().clone())?),
-            None => previous_refresh.cloned(),
+            None => previous.and_then(|p| p.refresh_token.clone()),
         },
         expires_at: response
             .expires_in()
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .map(|d| Utc::now() + d),
-        scopes: ScopeSet::parse_lenient(&words.join(" ")),
+        scopes,
     })
 }
 
@@ -251,12 +257,14 @@ pub(crate) async fn exchange_code(
     token_set(&response, None)
 }
 
-/// Spends `refresh_token` for a new token set (Bitbucket rotates: the old one dies).
+/// Spends the refresh token of `previous` for a new token set (Bitbucket rotates: the old one
+/// dies).
 pub(crate) async fn refresh(
     http: &Http,
     provider: &Provider,
     client: &Client,
     refresh_token: &RefreshToken,
+    previous: &TokenSet,
 ) -> Result<TokenSet, OAuthError> {
     let oauth = oauth_client(provider, client, None)?;
     let rt = oauth2::RefreshToken::new(refresh_token.expose_secret().to_owned());
@@ -265,7 +273,7 @@ pub(crate) async fn refresh(
         .request_async(&TokenHttp(http.clone()))
         .await
         .map_err(|e| grant_error(e, provider.token_url.as_url().as_str()))?;
-    token_set(&response, Some(refresh_token))
+    token_set(&response, Some(previous))
 }
 
 /// The client-credentials grant (private consumers only; no refresh token).

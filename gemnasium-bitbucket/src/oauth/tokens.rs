@@ -279,7 +279,7 @@ impl TokenManager {
             .await?
             .ok_or_else(no_client)?;
         let result = match &claimed.tokens.refresh_token {
-            Some(rt) => grant::refresh(&self.http, &provider, &client, rt).await,
+            Some(rt) => grant::refresh(&self.http, &provider, &client, rt, &claimed.tokens).await,
             None => grant::client_credentials(&self.http, &provider, &client).await,
         };
         match result {

@@ -9,6 +9,7 @@ mod credentials;
 mod findings;
 mod fuzz_corpus;
 mod oauth;
+mod real_payloads;
 mod scale;
 mod secrets_at_rest;
 mod service;
