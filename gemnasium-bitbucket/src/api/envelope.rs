@@ -76,15 +76,19 @@ pub(crate) fn parse(body: &[u8]) -> Envelope {
         _ => None,
     };
     let change = find_change(&message).or_else(|| detail.as_deref().and_then(find_change));
+    // Deprecations since 2025 give their notice in `data.announcement_url`; the 2019 removal of
+    // API 1.0 gave it only inside the `detail` text ("… the deprecation notice at: https://…").
+    let announcement = inner
+        .data
+        .as_ref()
+        .and_then(|d| d.get("announcement_url"))
+        .and_then(Value::as_str)
+        .map(clean)
+        .or_else(|| detail.as_deref().and_then(find_https_url));
     Envelope {
         required: words("required"),
         granted: words("granted"),
-        announcement: inner
-            .data
-            .as_ref()
-            .and_then(|d| d.get("announcement_url"))
-            .and_then(Value::as_str)
-            .map(clean),
+        announcement,
         change,
         detail,
         message,
@@ -99,6 +103,17 @@ fn find_change(text: &str) -> Option<String> {
         .take_while(char::is_ascii_digit)
         .collect();
     (!digits.is_empty()).then(|| format!("CHANGE-{digits}"))
+}
+
+/// The first `https://` address in `text`, without trailing punctuation.
+fn find_https_url(text: &str) -> Option<String> {
+    let start = text.find("https://")?;
+    let url = text[start..]
+        .split(char::is_whitespace)
+        .next()?
+        .trim_end_matches(['.', ',', ';', ')', '"', '\'']);
+    // An address carrying a token is never repeated in an error message.
+    (url.len() > "https://".len() && !url.contains("token=")).then(|| url.to_owned())
 }
 
 /// One line, control characters removed, at most 300 characters.
@@ -160,6 +175,28 @@ mod tests {
             .unwrap()
             .starts_with("This API is no longer supported. For"));
         assert!(e.required.is_empty());
+    }
+
+    #[test]
+    fn an_announcement_given_only_in_the_detail_text_is_found() {
+        // The 2019 removal of API 1.0, as Bitbucket answered it (see tests/fixtures/real).
+        let body = br#"{"type": "error", "error": {"message": "Resource removed", "detail": "This API is no longer supported.\n\nFor information about its removal, please refer to the deprecation notice at: https://developer.atlassian.com/cloud/bitbucket/deprecation-notice-v1-apis/"}}"#;
+        let e = parse(body);
+        assert_eq!(
+            e.announcement.as_deref(),
+            Some("https://developer.atlassian.com/cloud/bitbucket/deprecation-notice-v1-apis/")
+        );
+        assert_eq!(e.change, None);
+        assert_eq!(
+            find_https_url("see https://x.example/a."),
+            Some("https://x.example/a".into())
+        );
+        assert_eq!(find_https_url("no address"), None);
+        assert_eq!(find_https_url("https:// alone"), None);
+        assert_eq!(
+            find_https_url("at https://x.example/?access_token=abc"),
+            None
+        );
     }
 
     #[test]

@@ -876,15 +876,19 @@ async fn the_1_0_api_removal_is_retired_without_a_change_reference() {
         } => {
             assert_eq!(message, "Resource removed");
             // The 2019 removal of API 1.0 names no CHANGE-NNNN, and its notice's address is
-            // in the text of `detail` (a string, with `\n\n`), not in `data.announcement_url`.
+            // in the text of `detail` (a string, with `\n\n`), not in `data.announcement_url`:
+            // it is found there.
             assert_eq!(*change, None);
-            assert_eq!(*announcement, None);
+            assert_eq!(
+                announcement.as_deref(),
+                Some("https://developer.atlassian.com/cloud/bitbucket/deprecation-notice-v1-apis/")
+            );
         }
         other => panic!("expected Retired, got {other:?}"),
     }
     assert_eq!(
         err.to_string(),
-        "Bitbucket retired this endpoint: Resource removed"
+        "Bitbucket retired this endpoint: Resource removed; see https://developer.atlassian.com/cloud/bitbucket/deprecation-notice-v1-apis/"
     );
     // Only a 410 naming a CHANGE-NNNN is a deprecation to remember.
     assert!(deprecations.0.lock().unwrap().is_empty());
