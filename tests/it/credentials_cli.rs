@@ -132,11 +132,19 @@ async fn an_access_token_is_checked_stored_encrypted_listed_and_synced_with() {
             "bitbucket.org",
             "--credential",
             "acme-bot",
+            "--json",
         ],
         &[],
     )
     .await;
     assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["credential"],
+        serde_json::json!({"kind": "stored", "id": "acme-bot"})
+    );
+    // Its own workspace, without asking for memberships (refused to access tokens).
+    assert_eq!(report["requests"], 1, "{out}");
     let (code, out, err) = cli(
         &site,
         &["repo-syncer", "track", "bitbucket.org", "acme/widget"],

@@ -167,12 +167,12 @@ async fn sync(
     let credential = chosen(&bitbucket, source, who).await?;
     let progress = Progress::new(ctx.json);
     let report = bitbucket
-        .syncer(source, credential)
+        .syncer(source, credential.clone())
         .await?
         .sync(options, &progress)
         .await?;
     progress.0.finish_and_clear();
-    print_summary(ctx, &report, options.dry_run)?;
+    print_summary(ctx, &report, &credential, options.dry_run)?;
     if let Some(limited) = rate_limited(&report) {
         let message = match limited.resume_after {
             Some(t) => format!(
@@ -233,7 +233,12 @@ fn rate_limited(report: &SyncReport) -> Option<&RemoteError> {
         .max_by_key(|e| e.resume_after)
 }
 
-fn print_summary(ctx: &Ctx, report: &SyncReport, dry_run: bool) -> anyhow::Result<()> {
+fn print_summary(
+    ctx: &Ctx,
+    report: &SyncReport,
+    credential: &Credential,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     let crawl = &report.crawl;
     let failures: Vec<_> = crawl
         .failures()
@@ -267,6 +272,7 @@ fn print_summary(ctx: &Ctx, report: &SyncReport, dry_run: bool) -> anyhow::Resul
             .collect();
         return print_json(&json!({
             "dry_run": dry_run,
+            "credential": credential,
             "complete": report.complete(),
             "workspaces": {"listed": crawl.workspaces.len() - failures.len(), "failed": failures,
                            "incremental": crawl.incremental, "outcomes": outcomes},
