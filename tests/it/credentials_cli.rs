@@ -81,6 +81,10 @@ async fn an_access_token_is_checked_stored_encrypted_listed_and_synced_with() {
     );
     let (code, out, err) = add_acme_bot(&site, &token, "2099-01-31").await;
     assert_eq!(code, 0, "{out}{err}");
+    // Re-running the same command is not an error.
+    let (code, again, err) = add_acme_bot(&site, &token, "2099-01-31").await;
+    assert_eq!(code, 0, "{again}{err}");
+    assert!(again.contains("acme-bot already stored"), "{again}");
     assert!(
         out.contains("credential bitbucket.org/acme-bot stored"),
         "{out}"

@@ -2,7 +2,7 @@
 
 use gemnasium_bitbucket::model::{CredentialKind, Expiry, StoredCredential};
 use gemnasium_bitbucket::service::NewCredential;
-use gemnasium_bitbucket::store::EXPIRY_WARNING;
+use gemnasium_bitbucket::store::{WriteOutcome, EXPIRY_WARNING};
 use serde_json::json;
 
 use super::{Access, Ctx};
@@ -80,14 +80,21 @@ pub async fn run(ctx: &Ctx, command: CredentialsCommand) -> anyhow::Result<()> {
                 },
             };
             let bitbucket = ctx.bitbucket(Access::Write, 30).await?;
-            let stored = bitbucket
+            let added = bitbucket
                 .add_credential(&provider, name, new, expires_at)
                 .await?;
+            let stored = &added.credential;
             if ctx.json {
-                return print_json(&credential_json(&stored));
+                let mut shown = credential_json(stored);
+                shown["outcome"] = json!(added.outcome.as_str());
+                return print_json(&shown);
             }
+            let verb = match added.outcome {
+                WriteOutcome::Unchanged => "already stored",
+                _ => "stored",
+            };
             outln!(
-                "credential {}/{} stored: {} of {}, acting as {} (scopes shown to work: {}), expires {}",
+                "credential {}/{} {verb}: {} of {}, acting as {} (scopes shown to work: {}), expires {}",
                 stored.provider,
                 stored.name,
                 stored.kind.as_str(),

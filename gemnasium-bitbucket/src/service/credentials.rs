@@ -13,6 +13,7 @@ use crate::model::{
     AccountUuid, ApiScope, ApiScopeSet, CredentialKind, CredentialName, CredentialScopes,
     ProviderName, Scope, ScopeSet, SecretText, StoredCredential, WorkspaceSlug,
 };
+use crate::store::WriteOutcome;
 
 /// A credential to check and store.
 #[derive(Clone, Debug)]
@@ -36,6 +37,18 @@ pub enum NewCredential {
     },
 }
 
+/// What [`Bitbucket::add_credential`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AddedCredential {
+    /// The credential as stored.
+    pub credential: StoredCredential,
+    /// [`WriteOutcome::Created`], or [`WriteOutcome::Unchanged`] when exactly this credential
+    /// (kind, binding, token and expiry) was already stored under this name: re-running a
+    /// provisioning script is not an error, and costs no request.
+    pub outcome: WriteOutcome,
+}
+
 impl Bitbucket {
     /// Checks `new` against `provider`'s source (the API URL it syncs) and stores it as
     /// `name`, expiring at `expires_at` when given. Access tokens are probed with
@@ -51,16 +64,16 @@ impl Bitbucket {
     /// use gemnasium_bitbucket::service::NewCredential;
     /// let token = SecretText::new(std::env::var("ACME_ACCESS_TOKEN")?)?;
     /// let new = NewCredential::AccessToken { workspace: "acme".parse()?, token };
-    /// let stored = bitbucket
+    /// let added = bitbucket
     ///     .add_credential(&"bitbucket.org".parse()?, "acme-bot".parse()?, new, None)
     ///     .await?;
-    /// println!("{} acts as {}", stored.name, stored.identity);
+    /// println!("{} acts as {}", added.credential.name, added.credential.identity);
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
-    /// [`Error::NoProvider`], [`Error::NoSource`], [`Error::CredentialExists`],
-    /// [`Error::CredentialExpired`] for an expiry already past, [`Error::CredentialRefused`]
+    /// [`Error::NoProvider`], [`Error::NoSource`], [`Error::CredentialExists`] when another
+    /// credential has that name, [`Error::CredentialExpired`] for an expiry already past, [`Error::CredentialRefused`]
     /// when Bitbucket refuses the token, its email, its workspace or its scopes; nothing is
     /// stored then.
     pub async fn add_credential(
@@ -69,19 +82,13 @@ impl Bitbucket {
         name: CredentialName,
         new: NewCredential,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<StoredCredential, Error> {
+    ) -> Result<AddedCredential, Error> {
         self.provider(provider).await?;
         let source = self
             .store()
             .source(provider)
             .await?
             .ok_or_else(|| Error::NoSource(provider.clone()))?;
-        if self.store().credential(provider, &name).await?.is_some() {
-            return Err(Error::CredentialExists {
-                provider: provider.clone(),
-                name,
-            });
-        }
         if let Some(at) = expires_at.filter(|at| *at <= Utc::now()) {
             return Err(Error::CredentialExpired { name, at });
         }
@@ -95,6 +102,23 @@ impl Bitbucket {
                 workspace,
             } => (CredentialKind::ApiToken { email, workspace }, token),
         };
+        if let Some(existing) = self.store().credential(provider, &name).await? {
+            // Stored times keep whole seconds: compare the expiry at that precision.
+            let seconds = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
+            if existing.kind == kind
+                && existing.secret == token
+                && seconds(existing.expires_at) == seconds(expires_at)
+            {
+                return Ok(AddedCredential {
+                    credential: existing,
+                    outcome: WriteOutcome::Unchanged,
+                });
+            }
+            return Err(Error::CredentialExists {
+                provider: provider.clone(),
+                name,
+            });
+        }
         let api = self.credential_api(&source.api_url, provider, &name, &kind, &token);
         let refused = |reason: String| Error::CredentialRefused {
             name: name.clone(),
@@ -118,7 +142,10 @@ impl Bitbucket {
             expires_at,
         );
         self.store().add_credential(&credential).await?;
-        Ok(credential)
+        Ok(AddedCredential {
+            credential,
+            outcome: WriteOutcome::Created,
+        })
     }
 
     /// Every stored credential (or `provider`'s), by provider then name.

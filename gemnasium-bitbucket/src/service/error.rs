@@ -108,7 +108,7 @@ pub enum Error {
         name: crate::model::CredentialName,
     },
     /// A credential of that name is already stored.
-    #[error("credential `{name}` already exists for {provider}; delete it first to replace it (nothing was changed)")]
+    #[error("another credential named `{name}` already exists for {provider}; delete it first to replace it (nothing was changed)")]
     CredentialExists {
         /// The provider.
         provider: ProviderName,

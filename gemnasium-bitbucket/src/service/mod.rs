@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 
 pub use self::builder::{BitbucketBuilder, DEFAULT_DELIVERY_RETENTION};
 pub use self::config::ClientWrite;
-pub use self::credentials::NewCredential;
+pub use self::credentials::{AddedCredential, NewCredential};
 pub use self::doctor::DoctorOptions;
 pub use self::error::Error;
 pub use self::login::{LoginOptions, SignedIn};

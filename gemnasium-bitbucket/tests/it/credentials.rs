@@ -13,7 +13,7 @@ use gemnasium_bitbucket::model::{
 };
 use gemnasium_bitbucket::provision::Configuration;
 use gemnasium_bitbucket::service::{Credential, DoctorOptions, NewCredential, SyncOptions};
-use gemnasium_bitbucket::store::{DynStore, MemoryStore};
+use gemnasium_bitbucket::store::{DynStore, MemoryStore, WriteOutcome};
 use gemnasium_bitbucket::sync::Quiet;
 use gemnasium_bitbucket::testing::{MockBitbucket, MockConsumer, MockUser};
 use gemnasium_bitbucket::{Bitbucket, Error};
@@ -130,7 +130,8 @@ async fn a_workspace_access_token_syncs_its_workspace_with_hooks_and_never_asks_
             Some(expires),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .credential;
     assert_eq!(stored.identity, "acme");
     assert!(matches!(stored.kind, CredentialKind::AccessToken { .. }));
     let CredentialScopes::OAuth(scopes) = &stored.scopes else {
@@ -173,7 +174,8 @@ async fn an_api_token_syncs_every_workspace_of_its_account_with_hooks() {
     let stored = bitbucket
         .add_credential(&bb(), name("jane-api"), api(EMAIL, &token, None), None)
         .await
-        .unwrap();
+        .unwrap()
+        .credential;
     assert_eq!(stored.account, jane);
     assert_eq!(stored.identity, "jdoe");
     let CredentialScopes::Api(scopes) = &stored.scopes else {
@@ -343,8 +345,18 @@ async fn api_tokens_with_a_wrong_email_no_scopes_short_scopes_another_workspace_
         .add_credential(&bb(), name("jane-api"), api(EMAIL, &good, None), None)
         .await
         .unwrap();
-    let err = bitbucket
+    // The same again is a re-run, not an error, and asks Bitbucket nothing.
+    let asked = mock.requests_with(&good).len();
+    let again = bitbucket
         .add_credential(&bb(), name("jane-api"), api(EMAIL, &good, None), None)
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, WriteOutcome::Unchanged);
+    assert_eq!(mock.requests_with(&good).len(), asked);
+    // Another token under the same name is refused, nothing changed.
+    let other = mock.add_api_token(&jane, &API_SCOPES, None, None);
+    let err = bitbucket
+        .add_credential(&bb(), name("jane-api"), api(EMAIL, &other, None), None)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::CredentialExists { .. }), "{err:?}");
