@@ -73,9 +73,9 @@ impl Bitbucket {
     ///
     /// # Errors
     /// [`Error::NoProvider`], [`Error::NoSource`], [`Error::CredentialExists`] when another
-    /// credential has that name, [`Error::CredentialExpired`] for an expiry already past, [`Error::CredentialRefused`]
-    /// when Bitbucket refuses the token, its email, its workspace or its scopes; nothing is
-    /// stored then.
+    /// credential has that name, [`Error::CredentialExpired`] for an expiry already past,
+    /// [`Error::CredentialRefused`] when Bitbucket refuses the token, its email, its workspace
+    /// or its scopes; nothing is stored then.
     pub async fn add_credential(
         &self,
         provider: &ProviderName,
@@ -185,7 +185,7 @@ impl Bitbucket {
     /// # Errors
     /// [`Error::NoCredential`], [`Error::NoSource`], [`Error::CredentialExpired`] when its
     /// recorded expiry has passed (nothing is sent), [`Error::CredentialRejected`] when
-    /// Bitbucket refuses it, or or the store's failure.
+    /// Bitbucket refuses it, or the store's failure.
     pub async fn verify_credential(
         &self,
         provider: &ProviderName,
