@@ -84,11 +84,7 @@ impl Bitbucket {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<AddedCredential, Error> {
         self.provider(provider).await?;
-        let source = self
-            .store()
-            .source(provider)
-            .await?
-            .ok_or_else(|| Error::NoSource(provider.clone()))?;
+        let source = self.source(provider).await?;
         if let Some(at) = expires_at.filter(|at| *at <= Utc::now()) {
             return Err(Error::CredentialExpired { name, at });
         }
@@ -124,13 +120,7 @@ impl Bitbucket {
             name: name.clone(),
             reason,
         };
-        let probed = match &kind {
-            CredentialKind::AccessToken { workspace } => probe_access_token(&api, workspace).await,
-            CredentialKind::ApiToken { email, workspace } => {
-                probe_api_token(&api, email, workspace.as_ref()).await
-            }
-        }
-        .map_err(refused)?;
+        let probed = probe(&api, &kind).await.map_err(refused)?;
         let credential = StoredCredential::new(
             provider.clone(),
             name,
@@ -192,29 +182,28 @@ impl Bitbucket {
         name: &CredentialName,
     ) -> Result<CredentialScopes, Error> {
         let stored = self.usable_credential(provider, name).await?;
-        let source = self
-            .store()
-            .source(provider)
-            .await?
-            .ok_or_else(|| Error::NoSource(provider.clone()))?;
+        self.check_credential(&stored).await
+    }
+
+    /// [`verify_credential`](Self::verify_credential) of a credential already read, whose
+    /// expiry the caller has checked.
+    pub(crate) async fn check_credential(
+        &self,
+        stored: &StoredCredential,
+    ) -> Result<CredentialScopes, Error> {
+        let source = self.source(&stored.provider).await?;
         let api = self.credential_api(
             &source.api_url,
-            provider,
-            name,
+            &stored.provider,
+            &stored.name,
             &stored.kind,
             &stored.secret,
         );
-        let probed = match &stored.kind {
-            CredentialKind::AccessToken { workspace } => probe_access_token(&api, workspace).await,
-            CredentialKind::ApiToken { email, workspace } => {
-                probe_api_token(&api, email, workspace.as_ref()).await
-            }
-        };
         let rejected = |reason: String| Error::CredentialRejected {
-            name: name.clone(),
+            name: stored.name.clone(),
             reason,
         };
-        let probed = probed.map_err(rejected)?;
+        let probed = probe(&api, &stored.kind).await.map_err(rejected)?;
         if probed.account != stored.account {
             return Err(rejected(format!(
                 "it now acts as {} ({}), not as the {} it was stored for",
@@ -295,6 +284,16 @@ struct Probed {
 /// listings are recorded: Bitbucket gives such a token no user of its own to key them by.
 fn workspace_account(workspace: &str) -> AccountUuid {
     AccountUuid::derived(&format!("access-token-workspace:{workspace}"))
+}
+
+/// The identity probe and scope checks of `kind`, through `api` (which sends its token).
+async fn probe(api: &ApiClient, kind: &CredentialKind) -> Result<Probed, String> {
+    match kind {
+        CredentialKind::AccessToken { workspace } => probe_access_token(api, workspace).await,
+        CredentialKind::ApiToken { email, workspace } => {
+            probe_api_token(api, email, workspace.as_ref()).await
+        }
+    }
 }
 
 /// Words for a scope refusal: what Bitbucket required and granted, verbatim.

@@ -78,25 +78,20 @@ impl Bitbucket {
                 provider: credential.provider.clone(),
                 name: credential.name.clone(),
             };
-            findings.push(
-                match self
-                    .verify_credential(&credential.provider, &credential.name)
-                    .await
-                {
-                    Ok(scopes) => Finding::pass(
-                        subject,
-                        format!("accepted by Bitbucket (scopes shown to work: {scopes})"),
-                    ),
-                    Err(e) => Finding::fail(
-                        subject,
-                        e.to_string(),
-                        Problem::CredentialRejected {
-                            provider: credential.provider.clone(),
-                            name: credential.name.clone(),
-                        },
-                    ),
-                },
-            );
+            findings.push(match self.check_credential(credential).await {
+                Ok(scopes) => Finding::pass(
+                    subject,
+                    format!("accepted by Bitbucket (scopes shown to work: {scopes})"),
+                ),
+                Err(e) => Finding::fail(
+                    subject,
+                    e.to_string(),
+                    Problem::CredentialRejected {
+                        provider: credential.provider.clone(),
+                        name: credential.name.clone(),
+                    },
+                ),
+            });
         }
         findings
     }

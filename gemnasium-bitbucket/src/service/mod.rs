@@ -148,6 +148,15 @@ impl Bitbucket {
         ApiClient::new(self.inner.http.clone(), config, auth)
     }
 
+    /// The source called `name`.
+    async fn source(&self, name: &ProviderName) -> Result<crate::model::Source, Error> {
+        self.inner
+            .store
+            .source(name)
+            .await?
+            .ok_or_else(|| Error::NoSource(name.clone()))
+    }
+
     /// The provider called `name`.
     async fn provider(&self, name: &ProviderName) -> Result<Provider, Error> {
         self.inner

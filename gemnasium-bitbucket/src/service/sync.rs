@@ -209,11 +209,7 @@ impl Bitbucket {
         source: &ProviderName,
         credential: Credential,
     ) -> Result<Syncer, Error> {
-        let source_row = self
-            .store()
-            .source(source)
-            .await?
-            .ok_or_else(|| Error::NoSource(source.clone()))?;
+        let source_row = self.source(source).await?;
         let (repos, listing_account) = match &credential {
             Credential::Stored(name) => {
                 let stored = self.usable_credential(source, name).await?;
@@ -286,9 +282,10 @@ impl Bitbucket {
         credential: &Credential,
     ) -> Result<(BitbucketRepos, AccountUuid), Error> {
         let (provider, client) = self.provider_and_client(source, Purpose::Sync).await?;
+        let sync_accounts = self.sync_accounts(source).await?;
         let auth: Arc<dyn Auth> = match credential {
             Credential::Account(account) => {
-                if !self.sync_accounts(source).await?.contains(account) {
+                if !sync_accounts.contains(account) {
                     return Err(Error::UnknownAccount {
                         provider: source.clone(),
                         account: account.clone(),
@@ -311,8 +308,7 @@ impl Bitbucket {
         };
         // Every account of the consumer (and the consumer itself, when it syncs) shares its
         // budget.
-        let accounts = self.sync_accounts(source).await?.len()
-            + usize::from(*credential == Credential::Consumer);
+        let accounts = sync_accounts.len() + usize::from(*credential == Credential::Consumer);
         let account = match credential {
             Credential::Account(uuid) => uuid.to_string(),
             _ => "consumer".to_owned(),
