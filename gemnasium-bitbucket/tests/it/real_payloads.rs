@@ -30,7 +30,7 @@ use gemnasium_bitbucket::oauth::{
 use gemnasium_bitbucket::store::{DynStore, MemoryStore};
 use gemnasium_bitbucket::sync::{
     sign, BitbucketRepos, EventPayload, HookApi, RemoteError, RemoteErrorKind, RepositoryCatalogue,
-    WebhookEvent,
+    RepositoryRef, WebhookEvent,
 };
 use serde_json::{json, Map, Value};
 use wiremock::matchers::{any, body_string_contains, method, path, query_param};
@@ -1117,12 +1117,12 @@ async fn the_first_push_to_a_new_repository() {
     else {
         panic!("not a push: {event:?}")
     };
-    assert_eq!(
-        repository.uuid.as_str(),
-        "{555997f5-1f4c-4afa-9c63-71e3ee5d725b}"
+    assert_repository(
+        repository,
+        "{555997f5-1f4c-4afa-9c63-71e3ee5d725b}",
+        "Izak88/test",
+        "test",
     );
-    assert_eq!(repository.full_name, "Izak88/test");
-    assert_eq!(repository.name.as_deref(), Some("test"));
     assert_eq!(changes.len(), 1);
     let change = &changes[0];
     // A branch created: `"old": null`, `"created": true` (and no parents in its commits).
@@ -1149,12 +1149,12 @@ async fn a_repository_update() {
     let EventPayload::RepositoryUpdated { repository } = &event.payload else {
         panic!("not repo:updated: {event:?}")
     };
-    assert_eq!(
-        repository.uuid.as_str(),
-        "{555997f5-1f4c-4afa-9c63-71e3ee5d725b}"
+    assert_repository(
+        repository,
+        "{555997f5-1f4c-4afa-9c63-71e3ee5d725b}",
+        "Izak88/test",
+        "test",
     );
-    assert_eq!(repository.full_name, "Izak88/test");
-    assert_eq!(repository.name.as_deref(), Some("test"));
 }
 
 #[tokio::test]
@@ -1183,12 +1183,12 @@ async fn a_push_deleting_a_branch() {
     };
     // The repository is known by uuid and `full_name`; its `workspace` object (slug `nfalco79`,
     // not `amuniz`) is not read.
-    assert_eq!(
-        repository.uuid.as_str(),
-        "{3deb8c29-778a-450c-8f69-3e50a18079df}"
+    assert_repository(
+        repository,
+        "{3deb8c29-778a-450c-8f69-3e50a18079df}",
+        "amuniz/test-repos",
+        "test-repos",
     );
-    assert_eq!(repository.full_name, "amuniz/test-repos");
-    assert_eq!(repository.name.as_deref(), Some("test-repos"));
     assert_eq!(changes.len(), 1);
     let change = &changes[0];
     // A branch deleted: `"new": null`, `"closed": true`, and no `links` or `commits`.
@@ -1225,11 +1225,18 @@ async fn a_pull_request_event_keeps_its_repository() {
     else {
         panic!("expected another event with a repository: {event:?}")
     };
-    assert_eq!(
-        repository.uuid.as_str(),
-        "{708c9715-0ecc-4a5d-87ed-63c4ba48ea06}"
+    assert_repository(
+        repository,
+        "{708c9715-0ecc-4a5d-87ed-63c4ba48ea06}",
+        "cloudbeers/temp",
+        "temp",
     );
-    assert_eq!(repository.full_name, "cloudbeers/temp");
-    assert_eq!(repository.name.as_deref(), Some("temp"));
     assert_eq!(event.repository(), Some(repository));
+}
+
+/// The repository a delivery names: its uuid, `full_name` and `name`, as the fixture has them.
+fn assert_repository(repository: &RepositoryRef, uuid: &str, full_name: &str, name: &str) {
+    assert_eq!(repository.uuid.as_str(), uuid);
+    assert_eq!(repository.full_name, full_name);
+    assert_eq!(repository.name.as_deref(), Some(name));
 }
